@@ -1,0 +1,100 @@
+# Makefile: the one entry point: deps, build (bpf -> skeleton -> daemon), run, test, bench, install.
+BUILD     ?= build
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -I$(BUILD) -Ibpf -Idaemon
+LDLIBS    := -lbpf -lmicrohttpd -lyaml -lm
+BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -Ibpf
+
+# Debian packages: to build and run, and in addition to test and benchmark.
+DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
+	      libyaml-dev libsystemd-dev libcjson-dev
+DEPS_TEST  := libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux
+
+DAEMON_SRCS := $(wildcard daemon/*.c)
+DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
+LIB_OBJS    := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BINS   := $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop $(BUILD)/tests/avxspin $(BUILD)/fpu_bench
+
+.DELETE_ON_ERROR:
+.PHONY: all deps deps-test run test check unit e2e bench tools vmlinux install uninstall clean
+
+all: $(BUILD)/fpu_exporter
+
+$(BUILD) $(BUILD)/daemon $(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(BUILD)/daemon/%.o: daemon/%.c | $(BUILD)/daemon
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The skeleton is generated: name it so the first build orders it before its users.
+$(BUILD)/daemon/probes.o: $(BUILD)/fpu_exporter.skel.h
+
+$(BUILD)/fpu_exporter: $(DAEMON_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/%: tests/workloads/%.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) -pthread $< -o $@
+
+$(BUILD)/tests/testvmm: tests/vmm/testvmm.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) -pthread $< -o $@
+
+$(BUILD)/fpu_bench: tests/bench/fpu_bench.c $(BUILD)/bench.skel.h
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
+# Installs the Debian packages that are missing (apt-get; needs root).
+deps:
+	@sh tests/deps.sh $(DEPS_BUILD)
+
+deps-test:
+	@sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
+
+run: deps
+	$(MAKE) all
+	./$(BUILD)/fpu_exporter $(ARGS)
+
+unit: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do $$t || exit 1; done
+
+test: deps-test
+	$(MAKE) all tools $(UNIT_BINS)
+	tests/run.sh
+
+check: test
+
+bench: deps-test
+	$(MAKE) all $(BUILD)/fpu_bench
+	tests/bench/bench.sh
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
+
+install: all
+	install -D -m 0755 $(BUILD)/fpu_exporter $(DESTDIR)$(PREFIX)/bin/fpu_exporter
+	install -D -m 0644 config/fpu_exporter.yaml $(DESTDIR)/etc/fpu_exporter/fpu_exporter.yaml
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/fpu_exporter
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/daemon/*.d $(BUILD)/tests/*.d)

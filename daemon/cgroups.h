@@ -1,0 +1,34 @@
+/* cgroups.h: cgroup v2 hierarchy discovery and id -> path resolution with a cache. */
+#ifndef CGROUPS_H
+#define CGROUPS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* Finds the cgroup v2 mount (root, if non-empty, overrides); -errno on failure. */
+int cgroups_init(const char *root);
+void cgroups_fini(void);
+const char *cgroups_root(void);
+
+/* Starts a collection: allows one rescan of the hierarchy in it. */
+void cgroups_begin(void);
+/*
+ * Path of the cgroup with this id relative to the v2 root ("/" for the
+ * root); for a removed cgroup its last path, until cgroups_expire() forgets
+ * it; NULL when unknown.  An unknown id rescans the hierarchy, at most once
+ * per collection, and ids found missing are remembered (ids are never
+ * reused), so misses cannot storm.
+ */
+const char *cgroups_path(uint64_t id);
+/* True when the cgroup was found gone more than grace seconds ago. */
+int cgroups_gone_for(uint64_t id, time_t now, time_t grace);
+/* Drops cache entries of cgroups gone more than grace seconds ago. */
+void cgroups_expire(time_t now, time_t grace);
+
+/* The v2 path of a process from /proc/PID/cgroup ("0::/path"); -errno when gone. */
+int cgroups_path_of_pid(pid_t pid, char *out, size_t size);
+/* The mount point of the v2 hierarchy found in a mountinfo file (for tests); -ENOENT if none. */
+int cgroups_find_mount(const char *mountinfo, char *out, size_t size);
+
+#endif /* CGROUPS_H */

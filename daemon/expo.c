@@ -1,0 +1,178 @@
+/* expo.c: Prometheus text format 0.0.4 rendering: escaping, one HELP/TYPE per family, sorted samples. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expo.h"
+#include "log.h"
+
+static void buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+
+	if (need <= b->cap)
+		return;
+	b->cap = b->cap ? b->cap : 4096;
+	while (b->cap < need)
+		b->cap *= 2;
+	b->data = xrealloc(b->data, b->cap);
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	*b = (struct buf){ 0 };
+}
+
+void buf_append(struct buf *b, const char *s, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+static void escape(struct buf *b, const char *s, int quote)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '\\':
+			buf_append(b, "\\\\", 2);
+			break;
+		case '\n':
+			buf_append(b, "\\n", 2);
+			break;
+		case '"':
+			if (quote) {
+				buf_append(b, "\\\"", 2);
+				break;
+			}
+			/* fallthrough */
+		default:
+			buf_append(b, s, 1);
+		}
+	}
+}
+
+void expo_escape_label(struct buf *b, const char *value)
+{
+	escape(b, value, 1);
+}
+
+void expo_escape_help(struct buf *b, const char *help)
+{
+	escape(b, help, 0);
+}
+
+void expo_add(struct expo *e, const struct family *f, double value,
+	      size_t nlabels, const struct label *labels)
+{
+	struct buf lb = { 0 };
+
+	if (e->n == e->cap) {
+		e->cap = e->cap ? e->cap * 2 : 256;
+		e->samples = xrealloc(e->samples, e->cap * sizeof(*e->samples));
+	}
+	buf_reserve(&lb, 0);
+	for (size_t i = 0; i < nlabels; i++) {
+		buf_printf(&lb, "%s%s=\"", i ? "," : "{", labels[i].name);
+		expo_escape_label(&lb, labels[i].value);
+		buf_append(&lb, "\"", 1);
+	}
+	if (nlabels)
+		buf_append(&lb, "}", 1);
+	e->samples[e->n++] = (struct sample){ f, lb.data, value };
+}
+
+static int sample_cmp(const void *a, const void *b)
+{
+	const struct sample *x = a, *y = b;
+	int c = strcmp(x->family->name, y->family->name);
+
+	return c ? c : strcmp(x->labels, y->labels);
+}
+
+static void render_value(struct buf *out, double v)
+{
+	if (isnan(v))
+		buf_append(out, "NaN", 3);
+	else if (isinf(v))
+		buf_printf(out, "%s", v > 0 ? "+Inf" : "-Inf");
+	else if (v == floor(v) && fabs(v) < 1e15)
+		buf_printf(out, "%.0f", v);
+	else {
+		/* the shortest of %.15g..%.17g that reads back as the same double */
+		char tmp[32];
+
+		for (int prec = 15; prec <= 17; prec++) {
+			snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+			if (strtod(tmp, NULL) == v)
+				break;
+		}
+		buf_append(out, tmp, strlen(tmp));
+	}
+}
+
+void expo_render(struct expo *e, struct buf *out)
+{
+	const struct family *last = NULL;
+
+	qsort(e->samples, e->n, sizeof(*e->samples), sample_cmp);
+	for (size_t i = 0; i < e->n; i++) {
+		struct sample *s = &e->samples[i];
+		double v = s->value;
+
+		while (i + 1 < e->n && sample_cmp(s, &e->samples[i + 1]) == 0)
+			v += e->samples[++i].value;
+		if (s->family != last) {
+			last = s->family;
+			buf_printf(out, "# HELP %s ", s->family->name);
+			expo_escape_help(out, s->family->help);
+			buf_printf(out, "\n# TYPE %s %s\n", s->family->name,
+				   s->family->type == METRIC_COUNTER ? "counter" : "gauge");
+		}
+		buf_printf(out, "%s%s ", s->family->name, s->labels);
+		render_value(out, v);
+		buf_append(out, "\n", 1);
+	}
+}
+
+void expo_reset(struct expo *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->samples[i].labels);
+	e->n = 0;
+}
+
+void expo_free(struct expo *e)
+{
+	expo_reset(e);
+	free(e->samples);
+	*e = (struct expo){ 0 };
+}

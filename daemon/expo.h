@@ -1,0 +1,53 @@
+/* expo.h: the Prometheus text exposition (0.0.4): samples collected per scrape, merged, sorted, rendered. */
+#ifndef EXPO_H
+#define EXPO_H
+
+#include <stddef.h>
+
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+void buf_reset(struct buf *b);
+void buf_free(struct buf *b);
+void buf_append(struct buf *b, const char *s, size_t n);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE };
+
+struct family {
+	const char *name;
+	enum metric_type type;
+	const char *help;
+};
+
+struct label {
+	const char *name;
+	const char *value;
+};
+
+struct sample {
+	const struct family *family;
+	char *labels;		/* rendered and escaped: {a="x",b="y"} or "" */
+	double value;
+};
+
+/* One scrape's samples; reused across scrapes so steady state allocates only label strings. */
+struct expo {
+	struct sample *samples;
+	size_t n, cap;
+};
+
+void expo_add(struct expo *e, const struct family *f, double value,
+	      size_t nlabels, const struct label *labels);
+/* Sorts by family name then labels, sums samples with equal labels, appends the text to out. */
+void expo_render(struct expo *e, struct buf *out);
+void expo_reset(struct expo *e);
+void expo_free(struct expo *e);
+
+void expo_escape_label(struct buf *b, const char *value);
+void expo_escape_help(struct buf *b, const char *help);
+
+#endif /* EXPO_H */

@@ -1,0 +1,310 @@
+/* guests.c: names KVM guests from /proc (QEMU -name, libvirt scope, comm-pid) and vCPUs from thread names. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroups.h"
+#include "guests.h"
+#include "log.h"
+
+static struct guest *guests;
+
+/*
+ * QEMU's -name takes an option list: "guest=NAME,debug-threads=on", or a
+ * bare "NAME[,...]" where the first element is the implied guest= key; a
+ * literal comma is written ",,".  Returns the name, or NULL.
+ */
+static char *parse_name_opts(const char *opts)
+{
+	size_t n = strlen(opts);
+	char *elem = xmalloc(n + 1), *name = NULL;
+	int first = 1;
+
+	for (const char *p = opts; ; first = 0) {
+		size_t len = 0;
+
+		/* one element, ",," unescaped */
+		while (*p && !(*p == ',' && p[1] != ',')) {
+			if (*p == ',')
+				p++;
+			elem[len++] = *p++;
+		}
+		elem[len] = '\0';
+		if (strncmp(elem, "guest=", 6) == 0) {
+			free(name);
+			name = xstrdup(elem + 6);
+		} else if (first && !strchr(elem, '=')) {
+			name = xstrdup(elem);
+		}
+		if (!*p)
+			break;
+		p++;
+	}
+	free(elem);
+	if (name && !*name) {
+		free(name);
+		name = NULL;
+	}
+	return name;
+}
+
+char *guest_name_from_cmdline(const char *args, size_t len)
+{
+	const char *end = args + len;
+
+	for (const char *a = args; a < end; a += strlen(a) + 1) {
+		const char *next = a + strlen(a) + 1;
+
+		if (strcmp(a, "-name") && strcmp(a, "--name"))
+			continue;
+		if (next < end)
+			return parse_name_opts(next);
+	}
+	return NULL;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* systemd unit-name escaping: "\x2d" -> "-". */
+static void unescape_unit(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; ) {
+		if (r[0] == '\\' && r[1] == 'x' && hexval(r[2]) >= 0 && hexval(r[3]) >= 0) {
+			*w++ = (char)(hexval(r[2]) << 4 | hexval(r[3]));
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+/* "qemu-<id>-<name>" -> "<name>" */
+static char *name_after_qemu_id(const char *s, size_t len)
+{
+	const char *p = s + 5, *end = s + len;
+
+	if (len < 5 || strncmp(s, "qemu-", 5))
+		return NULL;
+	while (p < end && isdigit((unsigned char)*p))
+		p++;
+	if (p == s + 5 || p >= end || *p != '-' || p + 1 >= end)
+		return NULL;
+	return strndup(p + 1, (size_t)(end - p - 1));
+}
+
+/*
+ * libvirt's cgroup layouts: systemd "machine.slice/machine-qemu\x2d<id>\x2d<name>.scope[/libvirt/...]"
+ * and cgroupfs "/machine/qemu-<id>-<name>.libvirt-qemu[/...]".
+ */
+char *guest_name_from_cgroup(const char *path)
+{
+	char *copy = xstrdup(path), *name = NULL, *save = NULL;
+
+	for (char *c = strtok_r(copy, "/", &save); c && !name; c = strtok_r(NULL, "/", &save)) {
+		size_t n = strlen(c);
+
+		if (strncmp(c, "machine-", 8) == 0 && n > 14 && strcmp(c + n - 6, ".scope") == 0) {
+			c[n - 6] = '\0';
+			unescape_unit(c + 8);
+			name = name_after_qemu_id(c + 8, strlen(c + 8));
+		} else if (n > 13 && strcmp(c + n - 13, ".libvirt-qemu") == 0) {
+			name = name_after_qemu_id(c, n - 13);
+		}
+	}
+	free(copy);
+	return name;
+}
+
+/* QEMU "CPU <n>/KVM", Firecracker "fc_vcpu <n>", Cloud Hypervisor "vcpu<n>", crosvm "crosvm_vcpu<n>". */
+int guest_vcpu_from_comm(const char *comm)
+{
+	static const char *const fmts[] = { "CPU %u/KVM%n", "fc_vcpu %u%n", "vcpu%u%n", "crosvm_vcpu%u%n" };
+	size_t len = strlen(comm);
+
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		unsigned int n;
+		int end = -1;
+
+		if (sscanf(comm, fmts[i], &n, &end) == 1 && end == (int)len && n < 65536)
+			return (int)n;
+	}
+	return -1;
+}
+
+const char *guest_vmm_from_comm(const char *comm)
+{
+	if (strncmp(comm, "qemu", 4) == 0)
+		return "qemu";
+	if (strncmp(comm, "firecracker", 11) == 0)
+		return "firecracker";
+	if (strncmp(comm, "cloud-hyperviso", 15) == 0)
+		return "cloud-hypervisor";
+	if (strncmp(comm, "crosvm", 6) == 0)
+		return "crosvm";
+	return "other";
+}
+
+/* Reads a /proc file whole; returns its length or -errno. */
+static ssize_t read_proc(const char *path, char *out, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)total < size - 1 && (n = read(fd, out + total, size - 1 - total)) > 0)
+		total += n;
+	close(fd);
+	out[total] = '\0';
+	return total;
+}
+
+static int read_comm(pid_t pid, pid_t tid, char *out, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	n = read_proc(path, out, size);
+	if (n < 0)
+		return (int)n;
+	out[strcspn(out, "\n")] = '\0';
+	return 0;
+}
+
+static int read_start_time(pid_t pid, unsigned long long *start)
+{
+	char path[64], stat[1024];
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_proc(path, stat, sizeof(stat)) < 0)
+		return -ENOENT;
+	/* comm may hold spaces and parentheses: fields count from the last ')' */
+	p = strrchr(stat, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			 start) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+static struct guest *guest_load(pid_t pid, unsigned long long start)
+{
+	char path[64], comm[64], cgroup[PATH_MAX], args[8192];
+	struct guest *g;
+	ssize_t n;
+
+	if (read_comm(pid, pid, comm, sizeof(comm)) < 0)
+		return NULL;
+	if (cgroups_path_of_pid(pid, cgroup, sizeof(cgroup)) < 0)
+		snprintf(cgroup, sizeof(cgroup), "unknown");
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	n = read_proc(path, args, sizeof(args));
+
+	g = xcalloc(1, sizeof(*g));
+	g->pid = pid;
+	g->start_time = start;
+	g->cgroup = xstrdup(cgroup);
+	g->vmm = guest_vmm_from_comm(comm);
+	g->domain = n > 0 ? guest_name_from_cmdline(args, (size_t)n) : NULL;
+	if (!g->domain)
+		g->domain = guest_name_from_cgroup(cgroup);
+	if (!g->domain)
+		g->domain = xasprintf("%s-%d", comm, (int)pid);
+	log_debug("guest pid %d: domain \"%s\", vmm %s, cgroup %s", (int)pid, g->domain, g->vmm, g->cgroup);
+	return g;
+}
+
+static void guest_free(struct guest *g)
+{
+	free(g->domain);
+	free(g->cgroup);
+	free(g);
+}
+
+const struct guest *guests_lookup(pid_t pid)
+{
+	unsigned long long start;
+	struct guest **pp, *g;
+
+	if (read_start_time(pid, &start) < 0)
+		return NULL;
+	for (pp = &guests; (g = *pp); pp = &g->next) {
+		if (g->pid != pid)
+			continue;
+		if (g->start_time == start) {
+			g->used = 1;
+			return g;
+		}
+		*pp = g->next;	/* pid reused by another process */
+		guest_free(g);
+		break;
+	}
+	g = guest_load(pid, start);
+	if (!g)
+		return NULL;
+	g->used = 1;
+	g->next = guests;
+	guests = g;
+	return g;
+}
+
+int guests_vcpu_label(pid_t pid, pid_t tid, char *out, size_t size)
+{
+	char comm[64];
+	int err = read_comm(pid, tid, comm, sizeof(comm)), vcpu;
+
+	if (err < 0)
+		return err;
+	vcpu = guest_vcpu_from_comm(comm);
+	if (vcpu < 0)
+		snprintf(out, size, "none");
+	else
+		snprintf(out, size, "%d", vcpu);
+	return 0;
+}
+
+void guests_begin(void)
+{
+	for (struct guest *g = guests; g; g = g->next)
+		g->used = 0;
+}
+
+void guests_sweep(void)
+{
+	struct guest **pp = &guests, *g;
+
+	while ((g = *pp)) {
+		if (g->used) {
+			pp = &g->next;
+		} else {
+			*pp = g->next;
+			guest_free(g);
+		}
+	}
+}
+
+const struct guest *guests_first(void)
+{
+	return guests;
+}
+
+void guests_fini(void)
+{
+	guests_begin();
+	guests_sweep();
+}

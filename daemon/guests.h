@@ -1,0 +1,36 @@
+/* guests.h: who a KVM-using process is (domain, VMM, cgroup) and which vCPU a thread runs. */
+#ifndef GUESTS_H
+#define GUESTS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct guest {
+	pid_t pid;
+	unsigned long long start_time;	/* /proc/PID/stat field 22: tells a reused pid */
+	char *domain;
+	char *cgroup;
+	const char *vmm;
+	int used;			/* seen in the current collection */
+	struct guest *next;
+};
+
+/* Marks every cached guest unused; guests_sweep() drops those not looked up since. */
+void guests_begin(void);
+void guests_sweep(void);
+void guests_fini(void);
+/* The cached guests, for walking with ->next; those with used set were seen in this collection. */
+const struct guest *guests_first(void);
+
+/* The guest running as process pid, from the cache or /proc; NULL once the process is gone. */
+const struct guest *guests_lookup(pid_t pid);
+/* vCPU label of thread tid of pid: its index, "none" for a VMM thread that is not a vCPU; -ENOENT when gone. */
+int guests_vcpu_label(pid_t pid, pid_t tid, char *out, size_t size);
+
+/* Parsers, exposed for the unit tests. */
+char *guest_name_from_cmdline(const char *args, size_t len);
+char *guest_name_from_cgroup(const char *path);
+int guest_vcpu_from_comm(const char *comm);
+const char *guest_vmm_from_comm(const char *comm);
+
+#endif /* GUESTS_H */

@@ -1,0 +1,294 @@
+/* probes.c: loads the BPF object, keeps out what the kernel lacks or the config disables, attaches each probe. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "fpu_exporter.skel.h"
+#include "log.h"
+#include "probes.h"
+
+#define TRACEFS "/sys/kernel/tracing"
+#define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
+
+enum toggle { T_FPU = 1, T_KVM = 2, T_SIGNALS = 4, T_COMPAT = 8 };
+
+/* One row a tracepoint: the tp_btf program and, where one exists, its classic fallback. */
+struct probe {
+	const char *tracepoint;		/* subsystem:event */
+	const char *program;
+	const char *fallback;		/* classic tracepoint program, or NULL */
+	unsigned int toggles;		/* enabled when any of these is on */
+	struct bpf_program *prog;
+	struct bpf_link *link;
+	int enabled;
+	char why[128];
+};
+
+static struct probe probe_table[] = {
+	{ .tracepoint = "x86_fpu:x86_fpu_regs_deactivated", .program = "regs_deactivated", .fallback = NULL,
+	  .toggles = T_FPU | T_KVM },
+	{ .tracepoint = "x86_fpu:x86_fpu_regs_activated", .program = "regs_activated", .fallback = NULL,
+	  .toggles = T_FPU | T_KVM },
+	{ .tracepoint = "x86_fpu:x86_fpu_copy_dst", .program = "fpu_copy_dst", .fallback = NULL,
+	  .toggles = T_FPU },
+	{ .tracepoint = "x86_fpu:x86_fpu_dropped", .program = "fpu_dropped", .fallback = NULL,
+	  .toggles = T_FPU | T_KVM },
+	{ .tracepoint = "kvm:kvm_fpu", .program = "kvm_fpu", .fallback = "kvm_fpu_classic",
+	  .toggles = T_KVM },
+	{ .tracepoint = "signal:signal_deliver", .program = "signal_deliver", .fallback = NULL,
+	  .toggles = T_SIGNALS },
+	{ .tracepoint = "syscalls:sys_enter_rt_sigreturn", .program = "sys_enter_rt_sigreturn", .fallback = NULL,
+	  .toggles = T_SIGNALS },
+	{ .tracepoint = "raw_syscalls:sys_enter", .program = "sys_enter_compat_sigreturn", .fallback = NULL,
+	  .toggles = T_COMPAT },
+	{ .tracepoint = "x86_fpu:x86_fpu_xstate_check_failed", .program = "xstate_check_failed", .fallback = NULL,
+	  .toggles = T_SIGNALS },
+	{ .tracepoint = "signal:signal_generate", .program = "signal_generate", .fallback = NULL,
+	  .toggles = T_SIGNALS },
+};
+#define NPROBES (sizeof(probe_table) / sizeof(probe_table[0]))
+
+static struct {
+	struct fpu_exporter_bpf *skel;
+	struct btf *vmlinux;
+	struct probe_status status[NPROBES];
+	struct probe_maps maps;
+	char libbpf_version[32];
+} pr;
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	/* libbpf explains failures over many lines; the caller logs the one-line cause. */
+	if (level == LIBBPF_DEBUG || log_get_level() < LOG_LVL_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("libbpf: %s", line);
+	return 0;
+}
+
+/* Is there a BTF tracepoint type for event, in vmlinux or a loaded module? */
+static int have_btf_tracepoint(const char *event)
+{
+	char type[160];
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	snprintf(type, sizeof(type), "btf_trace_%s", event);
+	if (btf__find_by_name_kind(pr.vmlinux, type, BTF_KIND_TYPEDEF) > 0)
+		return 1;
+	d = opendir("/sys/kernel/btf");
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		char path[300];
+		struct btf *mod;
+
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "vmlinux"))
+			continue;
+		snprintf(path, sizeof(path), "/sys/kernel/btf/%s", de->d_name);
+		mod = btf__parse_split(path, pr.vmlinux);
+		if (!mod)
+			continue;
+		found = btf__find_by_name_kind(mod, type, BTF_KIND_TYPEDEF) > 0;
+		btf__free(mod);
+	}
+	closedir(d);
+	return found;
+}
+
+static int have_tracefs_event(const char *tracepoint)
+{
+	char path[256];
+	const char *colon = strchr(tracepoint, ':');
+
+	snprintf(path, sizeof(path), TRACEFS "/events/%.*s/%s", (int)(colon - tracepoint),
+		 tracepoint, colon + 1);
+	return access(path, F_OK) == 0;
+}
+
+/* Classic tracepoints are attached by id, read from tracefs: mount it where missing. */
+static void ensure_tracefs(void)
+{
+	if (access(TRACEFS "/events", F_OK) == 0)
+		return;
+	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) < 0)
+		log_warn("tracefs is not mounted at " TRACEFS " and mounting it failed: %s; "
+			 "classic tracepoints will not attach", strerror(errno));
+	else
+		log_info("mounted tracefs at " TRACEFS);
+}
+
+static unsigned int toggles_of(const struct config *cfg)
+{
+	return (cfg->probe_fpu ? T_FPU : 0) | (cfg->probe_kvm ? T_KVM : 0) |
+	       (cfg->probe_signals ? T_SIGNALS : 0) | (cfg->sigreturn_compat ? T_COMPAT : 0);
+}
+
+/* Picks which program, if any, serves each enabled probe; every other program stays unloaded. */
+static void select_programs(unsigned int toggles)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, pr.skel->obj)
+		bpf_program__set_autoload(prog, false);
+	for (size_t i = 0; i < NPROBES; i++) {
+		struct probe *p = &probe_table[i];
+		const char *event = strchr(p->tracepoint, ':') + 1;
+		const char *chosen = NULL;
+
+		p->enabled = (p->toggles & toggles) != 0;
+		if (!p->enabled)
+			continue;
+		if (!strncmp(p->tracepoint, "syscalls:", 9))
+			chosen = have_tracefs_event(p->tracepoint) ? p->program : NULL;
+		else if (have_btf_tracepoint(event))
+			chosen = p->program;
+		else if (p->fallback && have_tracefs_event(p->tracepoint))
+			chosen = p->fallback;
+		if (!chosen) {
+			snprintf(p->why, sizeof(p->why), "tracepoint not in this kernel");
+			log_warn("probe %s: tracepoint not in this kernel, skipped", p->tracepoint);
+			continue;
+		}
+		p->prog = bpf_object__find_program_by_name(pr.skel->obj, chosen);
+		bpf_program__set_autoload(p->prog, true);
+	}
+}
+
+static void attach_programs(void)
+{
+	for (size_t i = 0; i < NPROBES; i++) {
+		struct probe *p = &probe_table[i];
+		int err;
+
+		if (!p->prog)
+			continue;
+		p->link = bpf_program__attach(p->prog);
+		if (!p->link) {
+			err = errno;
+			snprintf(p->why, sizeof(p->why), "attach failed: %s", strerror(err));
+			log_warn("probe %s: attach failed: %s", p->tracepoint, strerror(err));
+			continue;
+		}
+		log_info("probe %s: attached (%s)", p->tracepoint, bpf_program__name(p->prog));
+	}
+}
+
+int probes_init(const struct config *cfg)
+{
+	int err, attached = 0;
+
+	snprintf(pr.libbpf_version, sizeof(pr.libbpf_version), "%u.%u",
+		 libbpf_major_version(), libbpf_minor_version());
+	libbpf_set_print(libbpf_log);
+	if (access(VMLINUX_BTF, R_OK) < 0) {
+		err = -errno;
+		log_error("no kernel BTF at " VMLINUX_BTF " (%s): a kernel built with "
+			  "CONFIG_DEBUG_INFO_BTF=y is required", strerror(-err));
+		return err;
+	}
+	pr.vmlinux = btf__parse(VMLINUX_BTF, NULL);
+	if (!pr.vmlinux) {
+		err = -errno;
+		log_error("reading kernel BTF " VMLINUX_BTF ": %s", strerror(-err));
+		return err;
+	}
+	ensure_tracefs();
+	pr.skel = fpu_exporter_bpf__open();
+	if (!pr.skel) {
+		err = -errno;
+		log_error("opening the BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	select_programs(toggles_of(cfg));
+	err = fpu_exporter_bpf__load(pr.skel);
+	if (err) {
+		log_error("loading BPF programs: %s%s", strerror(-err),
+			  err == -EPERM ? " (run as root, or with CAP_BPF, CAP_PERFMON and "
+					  "CAP_SYS_RESOURCE)" : "");
+		goto fail;
+	}
+	attach_programs();
+	for (size_t i = 0; i < NPROBES; i++)
+		attached += probe_table[i].link != NULL;
+	if (!attached) {
+		log_error("no probe could be attached");
+		err = -ENOENT;
+		goto fail;
+	}
+	pr.maps = (struct probe_maps){
+		.cgroup_events = bpf_map__fd(pr.skel->maps.cgroup_events),
+		.guest_xstates = bpf_map__fd(pr.skel->maps.guest_xstates),
+		.vcpu_threads = bpf_map__fd(pr.skel->maps.vcpu_threads),
+		.map_full = bpf_map__fd(pr.skel->maps.map_full),
+	};
+	return 0;
+fail:
+	probes_fini();
+	return err;
+}
+
+void probes_fini(void)
+{
+	for (size_t i = 0; i < NPROBES; i++) {
+		bpf_link__destroy(probe_table[i].link);
+		probe_table[i].link = NULL;
+		probe_table[i].prog = NULL;
+	}
+	fpu_exporter_bpf__destroy(pr.skel);
+	pr.skel = NULL;
+	btf__free(pr.vmlinux);
+	pr.vmlinux = NULL;
+}
+
+int probes_status(const struct probe_status **out)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < NPROBES; i++) {
+		struct probe *p = &probe_table[i];
+		struct probe_status *s = &pr.status[n];
+
+		if (!p->enabled)
+			continue;
+		*s = (struct probe_status){
+			.probe = p->tracepoint,
+			.program = p->prog ? bpf_program__name(p->prog) : p->program,
+			.attached = p->link != NULL,
+			.why = p->why,
+		};
+		if (p->link) {
+			struct bpf_prog_info info = { 0 };
+			__u32 len = sizeof(info);
+
+			if (bpf_obj_get_info_by_fd(bpf_program__fd(p->prog), &info, &len) == 0) {
+				s->run_time_ns = info.run_time_ns;
+				s->run_count = info.run_cnt;
+			}
+		}
+		n++;
+	}
+	*out = pr.status;
+	return n;
+}
+
+const struct probe_maps *probes_maps(void)
+{
+	return &pr.maps;
+}
+
+const char *probes_libbpf_version(void)
+{
+	return pr.libbpf_version;
+}

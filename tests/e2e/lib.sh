@@ -1,0 +1,108 @@
+# lib.sh: shared helpers for the end-to-end tests: the daemon on a loopback port, scraping, cgroups, verdicts.
+# Sourced by each tests/e2e/t_*.sh; they run as root on a host with BPF and KVM.
+
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+EXPORTER=$BUILD/fpu_exporter
+WORK=$(mktemp -d /tmp/fpu_e2e.XXXXXX)
+DAEMON_PID=
+PORT=
+CLEANUPS=()
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "  $*"; }
+
+# A test that cannot run here skips (exit 77) on a laptop, and fails in CI.
+skip_or_fail() {
+	if [ "${CI:-}" = true ] || [ "${FPU_EXPORTER_REQUIRE:-}" = 1 ]; then
+		fail "required but unavailable: $*"
+	fi
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+at_exit() { CLEANUPS+=("$1"); }
+cleanup() {
+	local i
+	for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[i]}" || true; done
+	stop_daemon
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+require_root() { [ "$(id -u)" = 0 ] || skip_or_fail "root is needed to load BPF"; }
+require_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] || skip_or_fail "/dev/kvm is not available"; }
+
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 20000))
+		ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+	done
+	fail "no free port found"
+}
+
+# start_daemon [flags...]: runs the exporter on 127.0.0.1:$PORT and waits for /metrics.
+start_daemon() {
+	require_root
+	PORT=$(free_port)
+	"$EXPORTER" --web.listen-address="127.0.0.1:$PORT" "$@" >"$WORK/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 100); do
+		if curl -sf -o /dev/null "http://127.0.0.1:$PORT/metrics"; then
+			return 0
+		fi
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$WORK/daemon.log" >&2
+	grep -q 'loading BPF\|no kernel BTF' "$WORK/daemon.log" && skip_or_fail "BPF cannot be loaded here"
+	fail "the daemon did not start"
+}
+
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+}
+
+scrape() { curl -sf "http://127.0.0.1:$PORT${1:-/metrics}"; }
+
+# metric_sum FILE NAME [LABEL=\"VALUE\"...]: sum of the samples of NAME carrying every given label.
+metric_sum() {
+	local file=$1 name=$2
+	shift 2
+	awk -v name="$name" -v want="$*" '
+		BEGIN { n = split(want, w, " ") }
+		/^#/ { next }
+		{
+			split($0, parts, /[{ ]/)
+			if (parts[1] != name) next
+			for (i = 1; i <= n; i++) if (index($0, w[i]) == 0) next
+			sum += $NF; found = 1
+		}
+		END { if (found) printf "%.0f\n", sum; else print "absent" }' "$file"
+}
+
+# make_cgroup NAME: a fresh cgroup v2 directory; prints its path relative to the v2 root.
+cgroup_v2_root() {
+	awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' \
+		/proc/self/mountinfo | sort | awk 'NR == 1 || $0 == "/sys/fs/cgroup" { r = $0 } END { print r }'
+}
+make_cgroup() {
+	local root rel
+	root=$(cgroup_v2_root)
+	[ -n "$root" ] || skip_or_fail "no cgroup v2 hierarchy mounted"
+	rel="/fpu_e2e_$$_$1"
+	mkdir "$root$rel" || fail "mkdir $root$rel"
+	at_exit "rmdir '$root$rel'"
+	echo "$rel"
+}
+# run_in_cgroup REL CMD...: runs CMD as a member of the cgroup.
+run_in_cgroup() {
+	local rel=$1
+	shift
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$(cgroup_v2_root)$rel" "$@"
+}

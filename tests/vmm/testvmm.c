@@ -1,0 +1,460 @@
+/* testvmm.c: minimal KVM VMM whose vCPU threads do exactly N KVM_RUNs, ground truth for the exporter's end-to-end tests. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define GUEST_MEM_SIZE	0x10000UL
+#define GUEST_CODE_ADDR	0x1000UL
+#define GUEST_STACK	0x8000UL
+#define GUEST_IO_PORT	0x10
+#define TSS_ADDR	0xfffbd000UL
+#define MAX_VCPUS	256
+#define STAT_NAME	"fpu_reload"
+
+/*
+ * Real-mode guest loop at GUEST_CODE_ADDR:
+ *	1: out $0x10, %al
+ *	   jmp 1b
+ * Every KVM_RUN returns to user space with one KVM_EXIT_IO.
+ */
+static const uint8_t guest_code[] = { 0xe6, GUEST_IO_PORT, 0xeb, 0xfc };
+
+/* Rendezvous used only with --hold-threads: threads stay alive, idle. */
+struct hold {
+	bool enabled;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	bool release;
+};
+
+struct vcpu {
+	int id;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	unsigned long long runs;
+	unsigned long long fpu_reload;
+	pthread_t thread;
+	struct hold *hold;
+};
+
+struct opts {
+	const char *name;
+	const char *ready;
+	bool hold_threads;
+	int nr_vcpus;
+	unsigned long long runs[MAX_VCPUS];
+};
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: testvmm -name guest=NAME[,opt=...] --runs N0,N1[,N2...]\n"
+		"               [--ready FILE] [--hold-threads]\n"
+		"  -name NAME|guest=NAME,...  accepted and ignored (QEMU style)\n"
+		"  --runs N0,N1,...           one vCPU per entry; vCPU i does N_i KVM_RUNs\n"
+		"  --ready FILE               write the result lines to FILE (atomically)\n"
+		"  --hold-threads             keep vCPU threads alive (idle) until exit\n");
+	exit(2);
+}
+
+/* Print "testvmm: <what>: <strerror(errno)>" and exit 1. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+
+	fputs("testvmm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s\n", strerror(err));
+	exit(1);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("testvmm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static int parse_runs(const char *arg, unsigned long long *runs)
+{
+	const char *p = arg;
+	int n = 0;
+
+	for (;;) {
+		char *end;
+
+		if (n == MAX_VCPUS || *p < '0' || *p > '9')
+			return -1;
+		errno = 0;
+		runs[n++] = strtoull(p, &end, 10);
+		if (errno)
+			return -1;
+		if (*end == '\0')
+			return n;
+		if (*end != ',')
+			return -1;
+		p = end + 1;
+	}
+}
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--hold-threads")) {
+			o->hold_threads = true;
+			continue;
+		}
+		if (i + 1 >= argc)
+			usage();
+		if (!strcmp(a, "-name"))
+			o->name = argv[++i];
+		else if (!strcmp(a, "--runs"))
+			o->nr_vcpus = parse_runs(argv[++i], o->runs);
+		else if (!strcmp(a, "--ready"))
+			o->ready = argv[++i];
+		else
+			usage();
+	}
+	if (!o->name || !o->name[0] || !strcmp(o->name, "guest=") ||
+	    o->nr_vcpus < 1 || (o->ready && !o->ready[0]))
+		usage();
+}
+
+static int kvm_open_vm(size_t *run_size)
+{
+	int kvm, vm, ret;
+
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		die("open /dev/kvm");
+	ret = ioctl(kvm, KVM_GET_API_VERSION, 0);
+	if (ret < 0)
+		die("KVM_GET_API_VERSION");
+	if (ret != KVM_API_VERSION)
+		fatal("KVM_GET_API_VERSION: unexpected version %d", ret);
+	ret = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (ret < 0)
+		die("KVM_GET_VCPU_MMAP_SIZE");
+	*run_size = ret;
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm < 0)
+		die("KVM_CREATE_VM");
+	close(kvm);
+	return vm;
+}
+
+static void vm_setup_memory(int vm)
+{
+	struct kvm_userspace_memory_region region;
+	void *mem;
+
+	/* Needed for real mode on Intel hosts; a no-op on AMD. */
+	if (ioctl(vm, KVM_SET_TSS_ADDR, TSS_ADDR) < 0)
+		die("KVM_SET_TSS_ADDR");
+	mem = mmap(NULL, GUEST_MEM_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED)
+		die("mmap guest memory");
+	memcpy((uint8_t *)mem + GUEST_CODE_ADDR, guest_code, sizeof(guest_code));
+
+	memset(&region, 0, sizeof(region));
+	region.slot = 0;
+	region.guest_phys_addr = 0;
+	region.memory_size = GUEST_MEM_SIZE;
+	region.userspace_addr = (uintptr_t)mem;
+	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		die("KVM_SET_USER_MEMORY_REGION");
+}
+
+static void vcpu_create(int vm, struct vcpu *v)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	v->fd = ioctl(vm, KVM_CREATE_VCPU, (unsigned long)v->id);
+	if (v->fd < 0)
+		die("vcpu %d: KVM_CREATE_VCPU", v->id);
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->fd, 0);
+	if (v->run == MAP_FAILED)
+		die("mmap kvm_run");
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		die("KVM_GET_SREGS");
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+		die("KVM_SET_SREGS");
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = GUEST_CODE_ADDR;
+	regs.rsp = GUEST_STACK;
+	regs.rflags = 0x2;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		die("KVM_SET_REGS");
+}
+
+static void vcpu_check_exit(const struct vcpu *v, unsigned long long n)
+{
+	const struct kvm_run *run = v->run;
+
+	if (run->exit_reason != KVM_EXIT_IO)
+		fatal("vcpu %d: KVM_RUN #%llu: unexpected exit reason %u",
+		      v->id, n, run->exit_reason);
+	if (run->io.direction != KVM_EXIT_IO_OUT ||
+	    run->io.port != GUEST_IO_PORT || run->io.size != 1 ||
+	    run->io.count != 1)
+		fatal("vcpu %d: KVM_RUN #%llu: unexpected I/O exit (dir %u port 0x%x size %u count %u)",
+		      v->id, n, run->io.direction, run->io.port,
+		      run->io.size, run->io.count);
+}
+
+static void hold_wait(struct hold *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->done++;
+	pthread_cond_broadcast(&h->cond);
+	while (!h->release)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	char comm[16];
+	unsigned long long n;
+
+	snprintf(comm, sizeof(comm), "CPU %d/KVM", v->id);
+	errno = pthread_setname_np(pthread_self(), comm);
+	if (errno)
+		die("pthread_setname_np");
+
+	for (n = 0; n < v->runs; n++) {
+		if (ioctl(v->fd, KVM_RUN, 0) != 0)
+			die("vcpu %d: KVM_RUN #%llu", v->id, n);
+		vcpu_check_exit(v, n);
+	}
+
+	if (v->hold->enabled)
+		hold_wait(v->hold);
+	return NULL;
+}
+
+/* Wait until every vCPU thread has issued its last KVM_RUN. */
+static void wait_vcpus_done(struct vcpu *vcpus, int nr, struct hold *h)
+{
+	int i;
+
+	if (!h->enabled) {
+		for (i = 0; i < nr; i++) {
+			errno = pthread_join(vcpus[i].thread, NULL);
+			if (errno)
+				die("pthread_join");
+		}
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	while (h->done < nr)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void release_vcpus(struct vcpu *vcpus, int nr, struct hold *h)
+{
+	int i;
+
+	if (!h->enabled)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->release = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	for (i = 0; i < nr; i++)
+		pthread_join(vcpus[i].thread, NULL);
+}
+
+static void pread_full(int fd, void *buf, size_t len, off_t off,
+		       const char *what)
+{
+	ssize_t ret = pread(fd, buf, len, off);
+
+	if (ret < 0)
+		die("%s", what);
+	if ((size_t)ret != len)
+		fatal("%s: short read (%zd of %zu bytes)", what, ret, len);
+}
+
+/* Read one u64 stat of a vCPU through the binary stats interface. */
+static unsigned long long vcpu_read_stat(int vcpu_fd, const char *name)
+{
+	struct kvm_stats_header hdr;
+	struct kvm_stats_desc *desc;
+	size_t desc_size;
+	uint64_t value;
+	char *descs;
+	uint32_t i;
+	int fd;
+
+	fd = ioctl(vcpu_fd, KVM_GET_STATS_FD, NULL);
+	if (fd < 0)
+		die("KVM_GET_STATS_FD");
+	pread_full(fd, &hdr, sizeof(hdr), 0, "read kvm_stats_header");
+
+	desc_size = sizeof(*desc) + hdr.name_size;
+	descs = calloc(hdr.num_desc, desc_size);
+	if (!descs)
+		die("calloc stats descriptors");
+	pread_full(fd, descs, hdr.num_desc * desc_size, hdr.desc_offset,
+		   "read kvm_stats_desc");
+
+	for (i = 0; i < hdr.num_desc; i++) {
+		desc = (struct kvm_stats_desc *)(descs + i * desc_size);
+		if (strnlen(desc->name, hdr.name_size) == hdr.name_size ||
+		    strcmp(desc->name, name))
+			continue;
+		if (desc->size < 1)
+			fatal("stat %s: unexpected size %u", name, desc->size);
+		pread_full(fd, &value, sizeof(value),
+			   (off_t)hdr.data_offset + desc->offset,
+			   "read kvm stats data");
+		free(descs);
+		close(fd);
+		return value;
+	}
+	fatal("stat %s: not found among %u vCPU stats", name, hdr.num_desc);
+}
+
+static void write_ready(const char *path, const char *buf, size_t len)
+{
+	size_t plen = strlen(path) + sizeof(".tmp");
+	char *tmp = malloc(plen);
+	size_t off = 0;
+	int fd;
+
+	if (!tmp)
+		die("malloc");
+	snprintf(tmp, plen, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("open %s", tmp);
+	while (off < len) {
+		ssize_t ret = write(fd, buf + off, len - off);
+
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			die("write %s", tmp);
+		}
+		off += ret;
+	}
+	if (close(fd) < 0)
+		die("close %s", tmp);
+	if (rename(tmp, path) < 0)
+		die("rename %s to %s", tmp, path);
+	free(tmp);
+}
+
+static void report(const struct vcpu *vcpus, int nr, const char *ready)
+{
+	size_t cap = (size_t)nr * 96, len = 0;
+	char *buf = malloc(cap);
+	int i;
+
+	if (!buf)
+		die("malloc");
+	for (i = 0; i < nr; i++)
+		len += snprintf(buf + len, cap - len,
+				"vcpu=%d runs=%llu fpu_reload=%llu\n",
+				vcpus[i].id, vcpus[i].runs,
+				vcpus[i].fpu_reload);
+	fputs(buf, stdout);
+	if (fflush(stdout) == EOF)
+		die("write stdout");
+	if (ready)
+		write_ready(ready, buf, len);
+	free(buf);
+}
+
+int main(int argc, char **argv)
+{
+	static struct vcpu vcpus[MAX_VCPUS];
+	struct hold hold = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.cond = PTHREAD_COND_INITIALIZER,
+	};
+	struct opts o;
+	size_t run_size;
+	sigset_t sigs;
+	int vm, i, sig;
+
+	parse_args(argc, argv, &o);
+	hold.enabled = o.hold_threads;
+
+	/* Block before spawning threads so only sigwait() sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	errno = pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (errno)
+		die("pthread_sigmask");
+
+	vm = kvm_open_vm(&run_size);
+	vm_setup_memory(vm);
+	for (i = 0; i < o.nr_vcpus; i++) {
+		vcpus[i].id = i;
+		vcpus[i].runs = o.runs[i];
+		vcpus[i].run_size = run_size;
+		vcpus[i].hold = &hold;
+		vcpu_create(vm, &vcpus[i]);
+	}
+	for (i = 0; i < o.nr_vcpus; i++) {
+		errno = pthread_create(&vcpus[i].thread, NULL, vcpu_thread,
+				       &vcpus[i]);
+		if (errno)
+			die("pthread_create");
+	}
+
+	wait_vcpus_done(vcpus, o.nr_vcpus, &hold);
+	for (i = 0; i < o.nr_vcpus; i++)
+		vcpus[i].fpu_reload = vcpu_read_stat(vcpus[i].fd, STAT_NAME);
+	report(vcpus, o.nr_vcpus, o.ready);
+
+	/* Stay alive, VM and vCPU fds open, until told to go. */
+	do {
+		errno = sigwait(&sigs, &sig);
+	} while (errno == EINTR);
+	if (errno)
+		die("sigwait");
+	release_vcpus(vcpus, o.nr_vcpus, &hold);
+	return 0;
+}
