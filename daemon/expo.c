@@ -99,7 +99,7 @@ void expo_add(struct expo *e, const struct family *f, double value,
 		e->cap = e->cap ? e->cap * 2 : 256;
 		e->samples = xrealloc(e->samples, e->cap * sizeof(*e->samples));
 	}
-	buf_reserve(&lb, 0);
+	buf_append(&lb, "", 0);	/* "" when there are no labels */
 	for (size_t i = 0; i < nlabels; i++) {
 		buf_printf(&lb, "%s%s=\"", i ? "," : "{", labels[i].name);
 		expo_escape_label(&lb, labels[i].value);

@@ -1,0 +1,111 @@
+/* test_cgroups.c: unit tests of cgroup v2 mount discovery and id -> path resolution over a directory tree. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cgroups.h"
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_find_mount(void **state)
+{
+	char mi[] = "/tmp/fpu_mountinfo.XXXXXX", out[256];
+	int fd = mkstemp(mi);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	/* hybrid: v1 controllers plus v2 at unified/ (an optional field before "-") */
+	write_file(mi,
+		"30 24 0:26 / /sys/fs/cgroup rw,relatime shared:9 - tmpfs tmpfs rw,mode=755\n"
+		"31 30 0:27 / /sys/fs/cgroup/unified rw,relatime shared:10 - cgroup2 cgroup2 rw\n"
+		"32 30 0:28 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n");
+	assert_int_equal(cgroups_find_mount(mi, out, sizeof(out)), 0);
+	assert_string_equal(out, "/sys/fs/cgroup/unified");
+	/* unified: v2 at /sys/fs/cgroup wins over any other cgroup2 mount */
+	write_file(mi,
+		"40 24 0:40 / /run/other rw - cgroup2 cgroup2 rw\n"
+		"41 24 0:41 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n");
+	assert_int_equal(cgroups_find_mount(mi, out, sizeof(out)), 0);
+	assert_string_equal(out, "/sys/fs/cgroup");
+	write_file(mi, "30 24 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
+	assert_int_equal(cgroups_find_mount(mi, out, sizeof(out)), -2 /* -ENOENT */);
+	unlink(mi);
+}
+
+static uint64_t ino_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_ino;
+}
+
+static void test_resolve_tree(void **state)
+{
+	char root[] = "/tmp/fpu_cgroot.XXXXXX", p[512];
+	uint64_t id_root, id_ab, id_late;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(p, sizeof(p), "%s/a", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/a/b.scope", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	id_root = ino_of(root);
+	id_ab = ino_of(p);
+	assert_int_equal(cgroups_init(root), 0);
+
+	cgroups_begin();
+	assert_string_equal(cgroups_path(id_root), "/");
+	assert_string_equal(cgroups_path(id_ab), "/a/b.scope");
+
+	/* created after the last scan: found by the next collection's one rescan */
+	snprintf(p, sizeof(p), "%s/late", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	id_late = ino_of(p);
+	cgroups_begin();
+	assert_string_equal(cgroups_path(id_late), "/late");
+
+	/* removed: keeps its last path until the grace period is over, then is forgotten */
+	assert_int_equal(rmdir(p), 0);
+	cgroups_begin();
+	assert_null(cgroups_path(UINT64_MAX));	/* forces the rescan that notices */
+	assert_string_equal(cgroups_path(id_late), "/late");
+	assert_false(cgroups_gone_for(id_late, time(NULL), 60));
+	assert_true(cgroups_gone_for(id_late, time(NULL) + 61, 60));
+	cgroups_expire(time(NULL) + 121, 60);
+	assert_false(cgroups_gone_for(id_late, time(NULL) + 121, 60));
+	assert_false(cgroups_gone_for(id_ab, time(NULL) + 121, 60));
+
+	cgroups_fini();
+	snprintf(p, sizeof(p), "%s/a/b.scope", root);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/a", root);
+	rmdir(p);
+	rmdir(root);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_find_mount),
+		cmocka_unit_test(test_resolve_tree),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

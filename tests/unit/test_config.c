@@ -1,0 +1,171 @@
+/* test_config.c: unit tests of the YAML configuration: defaults, values, and exact errors for bad files. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static char path[] = "/tmp/fpu_config_test.XXXXXX";
+
+static int load(const char *yaml, struct config *c, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(yaml, f);
+	fclose(f);
+	config_defaults(c);
+	return config_load(c, path, err, errlen);
+}
+
+static void test_defaults_and_empty_file(void **state)
+{
+	struct config c;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(load("", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.listen_address, ":9659");
+	assert_string_equal(c.telemetry_path, "/metrics");
+	assert_true(c.probe_fpu && c.probe_kvm && c.probe_signals);
+	assert_false(c.sigreturn_compat);
+	assert_int_equal(c.grace_period, 300);
+	config_free(&c);
+	assert_int_equal(load("# only a comment\n", &c, err, sizeof(err)), 0);
+	config_free(&c);
+}
+
+static void test_values(void **state)
+{
+	struct config c;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(load("web:\n  listen_address: \"127.0.0.1:9100\"\n  telemetry_path: /m\n"
+			      "probes:\n  kvm: false\n  sigreturn_compat: true\n"
+			      "cgroups:\n  grace_period: 2m\nlog:\n  level: debug\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.listen_address, "127.0.0.1:9100");
+	assert_string_equal(c.telemetry_path, "/m");
+	assert_false(c.probe_kvm);
+	assert_true(c.sigreturn_compat);
+	assert_int_equal(c.grace_period, 120);
+	assert_string_equal(c.log_level, "debug");
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	config_free(&c);
+}
+
+struct bad_case {
+	const char *yaml;
+	const char *error;	/* after "PATH:" */
+};
+
+static void test_bad_files(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "web:\n  listen_adress: x\n", "2:3: unknown key \"listen_adress\" in section \"web\"" },
+		{ "webb:\n  listen_address: x\n", "1:1: unknown section \"webb\"" },
+		{ "probes:\n  kvm: yes please\n", "2:8: probes.kvm: expected true or false, found \"yes please\"" },
+		{ "probes:\n  kvm: [1]\n", "2:8: probes.kvm: expected true or false, found a list" },
+		{ "web:\n  telemetry_path: true\n", "2:19: web.telemetry_path: expected a string, found true" },
+		{ "web:\n\tlisten_address: x\n", "2:1: found character that cannot start any token while scanning for the next token" },
+		{ "cgroups:\n  grace_period: soon\n", "2:17: cgroups.grace_period: expected a duration such as 30s, 5m or 1h, found \"soon\"" },
+		{ "- a\n- b\n", "1:1: expected a mapping of sections, found a list" },
+		{ "web: 3\n", "1:6: web: expected a mapping, found a scalar" },
+		{ "web:\n  listen_address: \"x\n", "3:1: found unexpected end of stream while scanning a quoted scalar" },
+		{ "web: {}\n---\nweb: {}\n", "2:1: only one YAML document is allowed" },
+	};
+	char err[512], want[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config c;
+
+		err[0] = '\0';
+		assert_int_equal(load(cases[i].yaml, &c, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want), "%s:%s", path, cases[i].error);
+		assert_string_equal(err, want);
+		config_free(&c);
+	}
+}
+
+static void test_missing_file(void **state)
+{
+	struct config c;
+	char err[512];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, "/nonexistent/fpu.yaml", err, sizeof(err)), -1);
+	assert_string_equal(err, "/nonexistent/fpu.yaml: No such file or directory");
+	config_free(&c);
+}
+
+static void test_validate(void **state)
+{
+	struct config c;
+	char err[512];
+
+	(void)state;
+	config_defaults(&c);
+	free(c.telemetry_path);
+	c.telemetry_path = strdup("metrics");
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "telemetry path \"metrics\" must start with / and not be /");
+	free(c.telemetry_path);
+	c.telemetry_path = strdup("/metrics");
+	free(c.log_level);
+	c.log_level = strdup("loud");
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "log level \"loud\" is not one of error, warn, info, debug");
+	config_free(&c);
+}
+
+static void test_durations(void **state)
+{
+	(void)state;
+	assert_int_equal(config_parse_duration("90"), 90);
+	assert_int_equal(config_parse_duration("90s"), 90);
+	assert_int_equal(config_parse_duration("5m"), 300);
+	assert_int_equal(config_parse_duration("1h"), 3600);
+	assert_int_equal(config_parse_duration("1d"), -1);
+	assert_int_equal(config_parse_duration("-5"), -1);
+	assert_int_equal(config_parse_duration(""), -1);
+}
+
+static int setup(void **state)
+{
+	int fd = mkstemp(path);
+
+	(void)state;
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_empty_file),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_durations),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
