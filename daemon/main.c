@@ -58,7 +58,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long_only(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long_only(argc, argv, ":", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_CONFIG: o->config_file = optarg; break;
 		case O_LISTEN: o->listen_address = optarg; break;

@@ -43,14 +43,14 @@ free_port() {
 	fail "no free port found"
 }
 
-# start_daemon [flags...]: runs the exporter on 127.0.0.1:$PORT and waits for /metrics.
+# start_daemon [flags...]: runs the exporter on 127.0.0.1:$PORT and waits until it answers.
 start_daemon() {
 	require_root
 	PORT=$(free_port)
 	"$EXPORTER" --web.listen-address="127.0.0.1:$PORT" "$@" >"$WORK/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 100); do
-		if curl -sf -o /dev/null "http://127.0.0.1:$PORT/metrics"; then
+		if curl -sf -o /dev/null "http://127.0.0.1:$PORT/"; then
 			return 0
 		fi
 		kill -0 "$DAEMON_PID" 2>/dev/null || break

@@ -1,0 +1,70 @@
+#!/bin/bash
+# t_bad_input.sh: bad flags, configs, a busy port, no BPF permission, no BTF: one clear error, non-zero exit, nothing attached.
+. "$(dirname "$0")/lib.sh"
+
+require_root
+our_programs() { bpftool prog show 2>/dev/null | grep -c 'name regs_deactivate' || true; }
+before=$(our_programs)
+
+# expect STATUS MESSAGE -- ARGS...: stderr at --log.level=error must be exactly "fpu_exporter: error: MESSAGE".
+expect() {
+	local want_status=$1 want="fpu_exporter: error: $2" status got
+	shift 3
+	"$@" >"$WORK/out" 2>"$WORK/err"
+	status=$?
+	got=$(cat "$WORK/err")
+	[ "$status" = "$want_status" ] || fail "$*: exit $status, want $want_status (stderr: $got)"
+	[ "$got" = "$want" ] || fail "$*: stderr
+  got:  $got
+  want: $want"
+	[ "$(our_programs)" = "$before" ] || fail "$*: BPF programs left attached"
+	note "ok: $want"
+}
+
+E=$EXPORTER
+Q=--log.level=error
+cat >"$WORK/tab.yaml" <<'YAML'
+web:
+	listen_address: ":1"
+YAML
+printf 'web:\n  listen_adress: ":9100"\n' >"$WORK/typo.yaml"
+printf 'probes:\n  kvm: maybe\n' >"$WORK/type.yaml"
+printf 'web:\n  listen_address: "127.0.0.1:9100"\n' >"$WORK/good.yaml"
+
+expect 2 'unknown flag --bogus (see --help)' -- $E --bogus
+expect 2 'flag --web.listen-address needs a value (see --help)' -- $E --web.listen-address
+expect 2 'unexpected argument "extra" (see --help)' -- $E extra
+expect 1 "$WORK/missing.yaml: No such file or directory" -- $E $Q --config.file="$WORK/missing.yaml"
+expect 1 "$WORK/tab.yaml:2:1: found character that cannot start any token while scanning for the next token" \
+	-- $E $Q --config.file="$WORK/tab.yaml"
+expect 1 "$WORK/typo.yaml:2:3: unknown key \"listen_adress\" in section \"web\"" -- $E $Q --config.file="$WORK/typo.yaml"
+expect 1 "$WORK/type.yaml:2:8: probes.kvm: expected true or false, found \"maybe\"" -- $E $Q --config.file="$WORK/type.yaml"
+expect 1 'listen address "nonsense": expected host:port or :port' -- $E $Q --web.listen-address=nonsense
+expect 1 'listen address "127.0.0.1:99999": bad port' -- $E $Q --web.listen-address=127.0.0.1:99999
+expect 1 'log level "loud" is not one of error, warn, info, debug' -- $E --log.level=loud
+expect 1 "$WORK/tab.yaml:2:1: found character that cannot start any token while scanning for the next token" \
+	-- $E $Q --check-config --config.file="$WORK/tab.yaml"
+
+# --check-config on a good file, flags overriding it
+$E --check-config --config.file="$WORK/good.yaml" --web.listen-address=:9101 >"$WORK/out" 2>&1 ||
+	fail "--check-config rejected a good file: $(cat "$WORK/out")"
+[ "$(cat "$WORK/out")" = "configuration OK" ] || fail "--check-config said: $(cat "$WORK/out")"
+$E --version | grep -q '^fpu_exporter version [0-9]' || fail "--version"
+
+# a port in use
+port=$(free_port)
+socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork /dev/null &
+at_exit "kill $!"
+for _ in $(seq 50); do ss -ltnH "sport = :$port" | grep -q . && break; sleep 0.1; done
+expect 1 "listening on 127.0.0.1:$port: Address already in use" -- $E $Q --web.listen-address=127.0.0.1:"$port"
+
+# no permission to load BPF: an unprivileged user
+port=$(free_port)
+expect 1 'loading BPF programs: Operation not permitted (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)' \
+	-- setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+	$E $Q --web.listen-address=127.0.0.1:"$port"
+
+# no kernel BTF: hidden behind an empty tmpfs in a private mount namespace
+expect 1 'no kernel BTF at /sys/kernel/btf/vmlinux (No such file or directory): a kernel built with CONFIG_DEBUG_INFO_BTF=y is required' \
+	-- unshare --mount sh -c 'mount -t tmpfs none /sys/kernel/btf && exec "$@"' sh \
+	$E $Q --web.listen-address=127.0.0.1:"$port"
