@@ -81,6 +81,7 @@ test: deps-test
 check: test
 
 bench: deps-test
+	@sh tests/deps.sh bpftrace
 	$(MAKE) all $(BUILD)/fpu_bench
 	tests/bench/bench.sh
 

@@ -29,21 +29,24 @@ struct fpu_view {
 	int is_guest;
 };
 
+/*
+ * Direct BTF loads, not bpf_probe_read: the tracepoint's struct fpu is a
+ * trusted pointer, and each helper call would cost more than the read.
+ */
 static __always_inline void fpu_view(struct fpu *fpu, struct fpu_view *v)
 {
 	if (bpf_core_field_exists(fpu->fpstate)) {
-		struct fpstate *fps = BPF_CORE_READ(fpu, fpstate);
+		struct fpstate *fps = fpu->fpstate;
 
 		v->fpstate = fps;
-		v->xfeatures = BPF_CORE_READ(fps, regs.xsave.header.xfeatures);
+		v->xfeatures = fps->regs.xsave.header.xfeatures;
 		v->is_guest = bpf_core_field_exists(fps->is_guest) ?
-			      BPF_CORE_READ_BITFIELD_PROBED(fps, is_guest) : 0;
+			      BPF_CORE_READ_BITFIELD(fps, is_guest) : 0;
 		return;
 	}
 	v->fpstate = NULL;
 	v->is_guest = 0;
-	v->xfeatures = BPF_CORE_READ((struct fpu___pre_fpstate *)fpu,
-				     state.xsave.header.xfeatures);
+	v->xfeatures = ((struct fpu___pre_fpstate *)fpu)->state.xsave.header.xfeatures;
 }
 
 static __always_inline __u64 fpstate_xfeatures(__u64 fpstate)
