@@ -1,5 +1,4 @@
 /* testvmm.c: minimal KVM VMM whose vCPU threads do exactly N KVM_RUNs, ground truth for the exporter's end-to-end tests. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
