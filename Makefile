@@ -14,7 +14,7 @@ BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -Ibpf
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev
-DEPS_TEST  := libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux
+DEPS_TEST  := libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)

@@ -93,6 +93,13 @@ _qemu_dir_pid() {
 	return 1
 }
 
+# _qemu_alive PID: true while PID exists and is not a zombie.
+_qemu_alive() {
+	local st
+	st=$(sed -n 's/^.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z && $st != X ]]
+}
+
 # _qmp_read_reply WANT: reads lines from fd $r (caller's local) until one whose
 # top-level keys match WANT ("greeting": has "QMP"; "reply": has "return" or
 # "error"); asynchronous events are skipped. Sets caller's $line and $keys.
@@ -195,16 +202,18 @@ qmp() {
 }
 
 # qemu_start NAME SMP DIR: start QEMU/KVM (SeaBIOS, no boot device), wait until
-# QMP answers (<= ~10 s), export QEMU_PID. QEMU is a background child of the
-# calling shell (so call it directly, not in $(...) or a pipeline); its
-# stdout/stderr go to DIR/qemu.log, shown on failure. $QEMU_BIN overrides the
-# binary. No -cpu host: on this nested host it aborts (MSR 0x10a set fails).
+# QMP answers (<= ~10 s), export QEMU_PID. QEMU runs detached from the calling
+# shell (a small watcher subshell, not the caller, is its parent and reaps it,
+# writing its exit status to DIR/qemu.exit), so a bare `wait` in the test does
+# not wait for QEMU. Its stdout/stderr go to DIR/qemu.log, shown on failure.
+# $QEMU_BIN overrides the binary. No -cpu host: on this nested host it aborts
+# (setting MSR 0x10a fails); the default CPU model works.
 qemu_start() {
 	if (($# != 3)); then
 		echo "usage: qemu_start NAME SMP DIR" >&2
 		return 2
 	fi
-	local name=$1 smp=$2 dir=$3 bin=${QEMU_BIN:-qemu-system-x86_64} pid i ok=0 st=0 deadline
+	local name=$1 smp=$2 dir=$3 bin=${QEMU_BIN:-qemu-system-x86_64} pid i ok=0 st deadline
 	if [[ ! $smp =~ ^[1-9][0-9]*$ ]]; then
 		echo "qemu_start: SMP must be a positive integer, got '$smp'" >&2
 		return 2
@@ -217,23 +226,34 @@ qemu_start() {
 		echo "qemu_start: a QEMU (pid $pid) already serves $dir" >&2
 		return 1
 	fi
-	rm -f "$dir/qmp.sock" "$dir/qemu.pid" "$dir/qemu.log"
+	rm -f "$dir/qmp.sock" "$dir/qemu.pid" "$dir/qemu.log" "$dir/qemu.exit"
 
-	# Commas are doubled: QEMU option-value escaping.
-	"$bin" -accel kvm \
-		-name "guest=${name//,/,,},debug-threads=on" \
-		-smp "$smp" -m 64 \
-		-nodefaults -nographic -display none -serial none -monitor none \
-		-qmp "unix:${dir//,/,,}/qmp.sock,server=on,wait=off" \
-		-pidfile "$dir/qemu.pid" \
-		</dev/null >"$dir/qemu.log" 2>&1 &
-	pid=$!
+	# The watcher prints QEMU's pid on fd 3 (the $(...) pipe), closes it, then
+	# waits for QEMU. Commas in option values are doubled (QEMU escaping).
+	pid=$(
+		(
+			"$bin" -accel kvm \
+				-name "guest=${name//,/,,},debug-threads=on" \
+				-smp "$smp" -m 64 \
+				-nodefaults -nographic -display none -serial none -monitor none \
+				-qmp "unix:${dir//,/,,}/qmp.sock,server=on,wait=off" \
+				-pidfile "$dir/qemu.pid" \
+				</dev/null >"$dir/qemu.log" 2>&1 3>&- &
+			echo "$!" >&3
+			exec 3>&-
+			st=0
+			wait "$!" || st=$?
+			echo "$st" >"$dir/qemu.exit"
+		) 3>&1 </dev/null >/dev/null 2>&1 &
+	)
+	if [[ ! $pid =~ ^[0-9]+$ ]]; then
+		echo "qemu_start: could not launch $bin" >&2
+		return 1
+	fi
 
 	deadline=$((SECONDS + 10))
 	while ((SECONDS < deadline)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			break
-		fi
+		_qemu_alive "$pid" || break
 		if [[ -S $dir/qmp.sock ]] && _qmp_session 2 "$dir" '{"execute":"query-status"}' >/dev/null 2>&1; then
 			ok=1
 			break
@@ -242,15 +262,15 @@ qemu_start() {
 	done
 
 	if ((ok == 0)); then
-		if kill -0 "$pid" 2>/dev/null; then
+		if _qemu_alive "$pid"; then
 			echo "qemu_start: QMP at $dir/qmp.sock did not answer within ~10 s; killing QEMU (pid $pid)" >&2
 			kill -TERM "$pid" 2>/dev/null || true
-			for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			for ((i = 0; i < 50; i++)); do _qemu_alive "$pid" || break; sleep 0.1; done
 			kill -KILL "$pid" 2>/dev/null || true
-			wait "$pid" 2>/dev/null || true
 		else
-			wait "$pid" 2>/dev/null || st=$?
-			echo "qemu_start: QEMU exited during startup (status $st)" >&2
+			for ((i = 0; i < 20; i++)); do [[ -s $dir/qemu.exit ]] && break; sleep 0.05; done
+			st=$(cat "$dir/qemu.exit" 2>/dev/null) || st=unknown
+			echo "qemu_start: QEMU exited during startup (status ${st:-unknown})" >&2
 		fi
 		if [[ -s $dir/qemu.log ]]; then
 			echo "qemu_start: QEMU output ($dir/qemu.log):" >&2
@@ -353,13 +373,6 @@ qemu_fpu_reload_sum() {
 	awk '{ sub(/.*fpu_reload=/, ""); s += $0 } END { printf "%.0f\n", s }' <<<"$out"
 }
 
-# _qemu_alive PID: true while PID exists and is not a zombie.
-_qemu_alive() {
-	local st
-	st=$(sed -n 's/^.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ -n $st && $st != Z && $st != X ]]
-}
-
 # qemu_stop DIR: "quit" via QMP; SIGTERM if still alive after 5 s (SIGKILL after
 # 5 s more); waits until the process is gone. No-op if nothing runs for DIR.
 qemu_stop() {
@@ -384,8 +397,8 @@ qemu_stop() {
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
-	wait "$pid" 2>/dev/null || true # reaps it if it is our child; no-op otherwise
-	for ((i = 0; i < 50; i++)); do  # not our child: wait until it is gone
+	# QEMU is not our child (qemu_start's watcher reaps it): poll until gone.
+	for ((i = 0; i < 50; i++)); do
 		_qemu_alive "$pid" || break
 		sleep 0.1
 	done
@@ -393,6 +406,10 @@ qemu_stop() {
 		echo "qemu_stop: QEMU (pid $pid) survived SIGKILL?" >&2
 		return 1
 	fi
+	for ((i = 0; i < 20; i++)); do # give its reaper a moment: no zombie left
+		[[ -e /proc/$pid ]] || break
+		sleep 0.1
+	done
 	rm -f "$dir/qmp.sock"
 	if [[ ${QEMU_PID:-} == "$pid" ]]; then
 		unset QEMU_PID

@@ -68,3 +68,8 @@ expect 1 'loading BPF programs: Operation not permitted (run as root, or with CA
 expect 1 'no kernel BTF at /sys/kernel/btf/vmlinux (No such file or directory): a kernel built with CONFIG_DEBUG_INFO_BTF=y is required' \
 	-- unshare --mount sh -c 'mount -t tmpfs none /sys/kernel/btf && exec "$@"' sh \
 	$E $Q --web.listen-address=127.0.0.1:"$port"
+
+# the shipped configuration is valid as it stands
+out=$($E --check-config --config.file="$ROOT/config/fpu_exporter.yaml" 2>&1) ||
+	fail "config/fpu_exporter.yaml rejected: $out"
+[ "$out" = "configuration OK" ] || fail "config/fpu_exporter.yaml: $out"
