@@ -1,4 +1,4 @@
-# e2e helper library: owns the test VM lifecycle (Debian QEMU under KVM, SeaBIOS only) and reading its per-vCPU KVM stats over QMP.
+# qemu.sh: owns the e2e test VM: Debian QEMU under KVM (SeaBIOS only, no disk) started/paused/stopped over QMP, and its per-vCPU KVM stats (fpu_reload) read via query-stats.
 
 # _qemu_json_flatten: stdin = JSON documents, one per line; stdout = "path=value"
 # lines (no jq/python needed), e.g.
