@@ -21,7 +21,8 @@ DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
 LIB_OBJS    := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-TOOL_BINS   := $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop $(BUILD)/tests/avxspin $(BUILD)/fpu_bench
+TOOL_BINS   := $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin \
+	       $(BUILD)/fpu_bench
 
 .DELETE_ON_ERROR:
 .PHONY: all deps deps-test run test check unit e2e bench tools vmlinux install uninstall clean

@@ -192,21 +192,37 @@ int BPF_PROG(xstate_check_failed, struct fpu *fpu)
 	return 0;
 }
 
+/*
+ * Text ranges of the sigreturn syscalls, from /proc/kallsyms, set before load.
+ * restore_sigcontext() sets regs->orig_ax = -1 before restoring the FPU
+ * state, so the syscall number cannot tell a failed sigreturn: the stack can.
+ */
+const volatile __u64 sigreturn_text[MAX_SIGRETURN_RANGES][2];
+const volatile __u32 sigreturn_ranges;
+
+#define STACK_DEPTH 12
+
 /* A frame rt_sigreturn could not restore ends in signal_fault(): SIGSEGV, SI_KERNEL. */
 SEC("tp_btf/signal_generate")
 int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info,
 	     struct task_struct *task, int group, int result)
 {
-	struct task_struct *current = bpf_get_current_task_btf();
-	struct pt_regs *regs;
+	__u64 stack[STACK_DEPTH];
+	long len;
 
 	/* SEND_SIG_NOINFO and SEND_SIG_PRIV are the pointers 0 and 1. */
-	if (sig != SIGSEGV || (unsigned long)info <= 1 || task != current)
+	if (sig != SIGSEGV || (unsigned long)info <= 1 || task != bpf_get_current_task_btf())
 		return 0;
 	if (BPF_CORE_READ(info, si_code) != SI_KERNEL)
 		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(current);
-	if (is_sigreturn_nr(BPF_CORE_READ(regs, orig_ax), current))
-		count_event(current_cgroup_id(), EV_SIGRETURN_BAD_FRAME, 0);
+	len = bpf_get_stack(ctx, stack, sizeof(stack), 0);
+	for (int i = 0; i < STACK_DEPTH && i * 8 < len; i++) {
+		for (__u32 r = 0; r < MAX_SIGRETURN_RANGES && r < sigreturn_ranges; r++) {
+			if (stack[i] >= sigreturn_text[r][0] && stack[i] < sigreturn_text[r][1]) {
+				count_event(current_cgroup_id(), EV_SIGRETURN_BAD_FRAME, 0);
+				return 0;
+			}
+		}
+	}
 	return 0;
 }

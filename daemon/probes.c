@@ -10,6 +10,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "fpu_exporter.h"
 #include "fpu_exporter.skel.h"
 #include "log.h"
 #include "probes.h"
@@ -129,6 +130,50 @@ static void ensure_tracefs(void)
 		log_info("mounted tracefs at " TRACEFS);
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * Finds the text of the sigreturn syscalls (__x64_sys_rt_sigreturn,
+ * __ia32_compat_sys_sigreturn, ...) in /proc/kallsyms: a symbol ends where
+ * the next higher address starts.  Returns the number of ranges.
+ */
+static unsigned int find_sigreturn_text(volatile __u64 (*ranges)[2], unsigned int max)
+{
+	char line[512], name[256];
+	unsigned long long addr;
+	unsigned int n = 0;
+	int open_range = 0;
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char type;
+
+		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3)
+			continue;
+		if (open_range && addr > ranges[n][0]) {
+			ranges[n++][1] = addr;
+			open_range = 0;
+		}
+		if (open_range || n == max || addr == 0 || (type != 't' && type != 'T'))
+			continue;
+		if (!ends_with(name, "sys_rt_sigreturn") && !ends_with(name, "sys_sigreturn"))
+			continue;
+		if (n && ranges[n - 1][0] == addr)
+			continue;	/* an alias of the last one */
+		ranges[n][0] = addr;
+		open_range = 1;
+	}
+	fclose(f);
+	return n;
+}
+
 static unsigned int toggles_of(const struct config *cfg)
 {
 	return (cfg->probe_fpu ? T_FPU : 0) | (cfg->probe_kvm ? T_KVM : 0) |
@@ -164,6 +209,27 @@ static void select_programs(unsigned int toggles)
 		p->prog = bpf_object__find_program_by_name(pr.skel->obj, chosen);
 		bpf_program__set_autoload(p->prog, true);
 	}
+}
+
+/* signal_generate tells failed sigreturns by their stack: without symbol addresses it cannot. */
+static void configure_bad_frame(void)
+{
+	struct probe *p = NULL;
+
+	for (size_t i = 0; i < NPROBES; i++)
+		if (!strcmp(probe_table[i].program, "signal_generate"))
+			p = &probe_table[i];
+	if (!p || !p->prog)
+		return;
+	pr.skel->rodata->sigreturn_ranges =
+		find_sigreturn_text(pr.skel->rodata->sigreturn_text, MAX_SIGRETURN_RANGES);
+	if (pr.skel->rodata->sigreturn_ranges)
+		return;
+	snprintf(p->why, sizeof(p->why), "no sigreturn addresses in /proc/kallsyms");
+	log_warn("probe %s: no sigreturn addresses in /proc/kallsyms (kernel.kptr_restrict?), "
+		 "bad_frame failures are not counted", p->tracepoint);
+	bpf_program__set_autoload(p->prog, false);
+	p->prog = NULL;
 }
 
 static void attach_programs(void)
@@ -212,6 +278,7 @@ int probes_init(const struct config *cfg)
 		goto fail;
 	}
 	select_programs(toggles_of(cfg));
+	configure_bad_frame();
 	err = fpu_exporter_bpf__load(pr.skel);
 	if (err) {
 		log_error("loading BPF programs: %s%s", strerror(-err),

@@ -1,0 +1,29 @@
+#!/bin/bash
+# t_sigreturn_failures.sh: N spoiled-magic and N unrestorable frames are counted exactly by reason; a #GP SIGSEGV is not.
+. "$(dirname "$0")/lib.sh"
+
+N=40
+start_daemon
+cg_magic=$(make_cgroup magic)
+cg_frame=$(make_cgroup frame)
+cg_gp=$(make_cgroup gp)
+run_in_cgroup "$cg_magic" "$BUILD/tests/sigbad" magic $N >/dev/null || fail "sigbad magic failed"
+run_in_cgroup "$cg_frame" "$BUILD/tests/sigbad" frame $N >/dev/null || fail "sigbad frame failed"
+run_in_cgroup "$cg_gp" "$BUILD/tests/sigbad" gp $N >/dev/null || fail "sigbad gp failed"
+scrape >"$WORK/m" || fail "scrape failed"
+
+check() {	# check CGROUP REASON WANT
+	local got
+	got=$(metric_sum "$WORK/m" fpu_sigreturn_failures_total "cgroup=\"$1\"" "reason=\"$2\"")
+	note "cgroup $1 reason $2: $got (want $3)"
+	[ "$got" = "$3" ] || fail "fpu_sigreturn_failures_total{cgroup=\"$1\",reason=\"$2\"} = $got, want $3"
+}
+check "$cg_magic" bad_magic $N
+check "$cg_magic" bad_frame absent
+check "$cg_frame" bad_frame $N
+check "$cg_frame" bad_magic absent
+check "$cg_gp" bad_frame absent
+frames=$(metric_sum "$WORK/m" fpu_signal_frames_total "cgroup=\"$cg_gp\"")
+[ "$frames" -ge $N ] || fail "the #GP SIGSEGVs set up $frames frames, want >= $N"
+restores=$(metric_sum "$WORK/m" fpu_sigreturn_restores_total "cgroup=\"$cg_magic\"")
+[ "$restores" -ge $N ] && [ "$restores" -le $((N + 10)) ] || fail "restores in $cg_magic: $restores"
