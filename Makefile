@@ -10,6 +10,8 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -I$(BUILD) -Ibpf -Idaemon
 LDLIBS    := -lbpf -lmicrohttpd -lyaml -lm
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -Ibpf
+# The unit tests and one end-to-end run use a daemon built with these.
+SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
@@ -18,10 +20,10 @@ DEPS_TEST  := libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf pro
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
-LIB_OBJS    := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
+LIB_SRCS    := $(filter-out daemon/main.c,$(DAEMON_SRCS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-TOOL_BINS   := $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin \
+TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin \
 	       $(BUILD)/fpu_bench
 
 .DELETE_ON_ERROR:
@@ -47,8 +49,12 @@ $(BUILD)/daemon/probes.o: $(BUILD)/fpu_exporter.skel.h
 $(BUILD)/fpu_exporter: $(DAEMON_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_SRCS) $(BUILD)/fpu_exporter.skel.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(SANITIZE) $< $(LIB_SRCS) -o $@ $(LDLIBS) -lcmocka
+
+$(BUILD)/asan/fpu_exporter: $(DAEMON_SRCS) $(BUILD)/fpu_exporter.skel.h
+	mkdir -p $(BUILD)/asan
+	$(CC) $(CFLAGS) $(SANITIZE) $(DAEMON_SRCS) -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/workloads/%.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) -pthread $< -o $@
@@ -99,4 +105,4 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/daemon/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/daemon/*.d $(BUILD)/tests/*.d $(BUILD)/asan/*.d)

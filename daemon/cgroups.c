@@ -28,6 +28,7 @@ static struct {
 	struct cg_entry *buckets[CG_BUCKETS];
 	unsigned int scan;
 	int may_rescan;		/* one rescan per collection */
+	time_t last_scan;
 } cg;
 
 static struct cg_entry **bucket_of(uint64_t id)
@@ -172,6 +173,7 @@ static void rescan(void)
 	time_t now = time(NULL);
 
 	cg.may_rescan = 0;
+	cg.last_scan = now;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_warn("cgroup v2 root %s: %s", cg.root, strerror(errno));
 		if (fd >= 0)
@@ -187,9 +189,11 @@ static void rescan(void)
 				e->gone_since = now;
 }
 
-void cgroups_begin(void)
+void cgroups_begin(time_t now, time_t rescan_every)
 {
 	cg.may_rescan = 1;
+	if (now - cg.last_scan >= rescan_every)
+		rescan();	/* notices removed cgroups */
 }
 
 const char *cgroups_path(uint64_t id)

@@ -11,8 +11,12 @@ int cgroups_init(const char *root);
 void cgroups_fini(void);
 const char *cgroups_root(void);
 
-/* Starts a collection: allows one rescan of the hierarchy in it. */
-void cgroups_begin(void);
+/*
+ * Starts a collection: rescans the hierarchy if the last scan is older than
+ * rescan_every seconds (that is how removals are noticed), else allows one
+ * rescan for an unknown id.
+ */
+void cgroups_begin(time_t now, time_t rescan_every);
 /*
  * Path of the cgroup with this id relative to the v2 root ("/" for the
  * root); for a removed cgroup its last path, until cgroups_expire() forgets

@@ -331,7 +331,8 @@ static void collect(struct expo *e)
 	time_t now = time(NULL);
 
 	guests_begin();
-	cgroups_begin();
+	/* Removals are noticed within half the grace period. */
+	cgroups_begin(now, m.grace / 2 < 1 ? 1 : m.grace / 2 > 60 ? 60 : m.grace / 2);
 	collect_cgroup_events(e, now);
 	collect_vcpu_threads(e);
 	collect_guest_xstates(e);

@@ -70,7 +70,7 @@ static void test_resolve_tree(void **state)
 	id_ab = ino_of(p);
 	assert_int_equal(cgroups_init(root), 0);
 
-	cgroups_begin();
+	cgroups_begin(time(NULL), 3600);
 	assert_string_equal(cgroups_path(id_root), "/");
 	assert_string_equal(cgroups_path(id_ab), "/a/b.scope");
 
@@ -78,13 +78,14 @@ static void test_resolve_tree(void **state)
 	snprintf(p, sizeof(p), "%s/late", root);
 	assert_int_equal(mkdir(p, 0755), 0);
 	id_late = ino_of(p);
-	cgroups_begin();
+	cgroups_begin(time(NULL), 3600);
 	assert_string_equal(cgroups_path(id_late), "/late");
 
-	/* removed: keeps its last path until the grace period is over, then is forgotten */
+	/* removed: noticed by the periodic rescan; keeps its last path until the grace period is over */
 	assert_int_equal(rmdir(p), 0);
-	cgroups_begin();
-	assert_null(cgroups_path(UINT64_MAX));	/* forces the rescan that notices */
+	cgroups_begin(time(NULL), 3600);
+	assert_false(cgroups_gone_for(id_late, time(NULL) + 61, 60));	/* not rescanned yet */
+	cgroups_begin(time(NULL) + 3600, 3600);
 	assert_string_equal(cgroups_path(id_late), "/late");
 	assert_false(cgroups_gone_for(id_late, time(NULL), 60));
 	assert_true(cgroups_gone_for(id_late, time(NULL) + 61, 60));
