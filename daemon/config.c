@@ -1,16 +1,20 @@
-/* config.c: YAML configuration (libyaml): a fixed schema, every error with file:line:column. */
+/* config.c: YAML configuration files (libyaml): fixed schemas, every error with file:line:column. */
+#include <crypt.h>
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config.h"
 #include "log.h"
 
-enum key_type { KEY_STRING, KEY_BOOL, KEY_DURATION };
+enum key_type { KEY_STRING, KEY_BOOL, KEY_DURATION, KEY_COUNT, KEY_FILE };
 
 struct key_spec {
 	const char *section;
@@ -20,31 +24,51 @@ struct key_spec {
 };
 
 #define KEY(s, k, t, f) { s, k, t, offsetof(struct config, f) }
-static const struct key_spec keys[] = {
+static const struct key_spec config_keys[] = {
 	KEY("web", "listen_address", KEY_STRING, listen_address),
 	KEY("web", "telemetry_path", KEY_STRING, telemetry_path),
+	KEY("web", "config_file", KEY_STRING, web_config_file),
+	KEY("web", "max_connections", KEY_COUNT, max_connections),
+	KEY("web", "timeout", KEY_DURATION, timeout),
 	KEY("log", "level", KEY_STRING, log_level),
 	KEY("probes", "fpu", KEY_BOOL, probe_fpu),
 	KEY("probes", "kvm", KEY_BOOL, probe_kvm),
 	KEY("probes", "signals", KEY_BOOL, probe_signals),
 	KEY("probes", "sigreturn_compat", KEY_BOOL, sigreturn_compat),
+	KEY("bpf", "stats_enabled", KEY_BOOL, bpf_stats),
 	KEY("cgroups", "root", KEY_STRING, cgroup_root),
 	KEY("cgroups", "grace_period", KEY_DURATION, grace_period),
+	KEY("service", "user", KEY_STRING, user),
+	{ NULL, NULL, KEY_STRING, 0 },
 };
 #undef KEY
+
+#define WKEY(k, t, f) { "tls_server_config", k, t, offsetof(struct web_config, f) }
+static const struct key_spec tls_keys[] = {
+	WKEY("cert_file", KEY_FILE, cert_file),
+	WKEY("key_file", KEY_FILE, key_file),
+	WKEY("min_version", KEY_STRING, min_version),
+	{ NULL, NULL, KEY_STRING, 0 },
+};
+#undef WKEY
 
 void config_defaults(struct config *c)
 {
 	*c = (struct config){
 		.listen_address = xstrdup(":9659"),
 		.telemetry_path = xstrdup("/metrics"),
+		.web_config_file = xstrdup(""),
+		.max_connections = 64,
+		.timeout = 10,
 		.log_level = xstrdup("info"),
 		.probe_fpu = true,
 		.probe_kvm = true,
 		.probe_signals = true,
 		.sigreturn_compat = false,
+		.bpf_stats = false,
 		.cgroup_root = xstrdup(""),
 		.grace_period = 300,
+		.user = xstrdup(""),
 	};
 }
 
@@ -52,9 +76,24 @@ void config_free(struct config *c)
 {
 	free(c->listen_address);
 	free(c->telemetry_path);
+	free(c->web_config_file);
 	free(c->log_level);
 	free(c->cgroup_root);
+	free(c->user);
 	memset(c, 0, sizeof(*c));
+}
+
+void web_config_free(struct web_config *w)
+{
+	free(w->cert_file);
+	free(w->key_file);
+	free(w->min_version);
+	for (size_t i = 0; i < w->nusers; i++) {
+		free(w->users[i].name);
+		free(w->users[i].hash);
+	}
+	free(w->users);
+	memset(w, 0, sizeof(*w));
 }
 
 long config_parse_duration(const char *s)
@@ -78,6 +117,7 @@ long config_parse_duration(const char *s)
 struct parser {
 	yaml_parser_t yaml;
 	const char *path;
+	char dir[PATH_MAX];	/* relative file names are relative to the file's directory */
 	char *err;
 	size_t errlen;
 };
@@ -120,22 +160,37 @@ static const char *event_name(yaml_event_type_t t)
 	}
 }
 
-static int set_value(struct parser *p, struct config *c, const struct key_spec *k, yaml_event_t *ev)
+/* A plain true/false/null where a string belongs is almost always a mistake. */
+static int is_plain_keyword(const yaml_event_t *ev)
 {
 	const char *v = (const char *)ev->data.scalar.value;
-	void *field = (char *)c + k->offset;
+
+	return ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (!strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "null") || !strcmp(v, "~"));
+}
+
+static int set_value(struct parser *p, void *base, const struct key_spec *k, yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+	void *field = (char *)base + k->offset;
 
 	if (ev->type != YAML_SCALAR_EVENT)
 		return fail(p, &ev->start_mark, "%s.%s: expected %s, found %s", k->section, k->key,
-			    k->type == KEY_BOOL ? "true or false" : "a string", event_name(ev->type));
+			    k->type == KEY_BOOL ? "true or false" : "a scalar", event_name(ev->type));
 	switch (k->type) {
 	case KEY_STRING:
-		if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-		    (!strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "null") || !strcmp(v, "~")))
+	case KEY_FILE:
+		if (is_plain_keyword(ev))
 			return fail(p, &ev->start_mark, "%s.%s: expected a string, found %s",
 				    k->section, k->key, v);
 		free(*(char **)field);
-		*(char **)field = xstrdup(v);
+		if (k->type == KEY_FILE && v[0] && v[0] != '/')
+			*(char **)field = xasprintf("%s/%s", p->dir, v);
+		else
+			*(char **)field = xstrdup(v);
+		if (k->type == KEY_FILE && access(*(char **)field, R_OK) < 0)
+			return fail(p, &ev->start_mark, "%s.%s: %s: %s", k->section, k->key,
+				    *(char **)field, strerror(errno));
 		return 0;
 	case KEY_BOOL:
 		if (strcmp(v, "true") && strcmp(v, "false"))
@@ -143,6 +198,18 @@ static int set_value(struct parser *p, struct config *c, const struct key_spec *
 				    k->section, k->key, v);
 		*(bool *)field = strcmp(v, "true") == 0;
 		return 0;
+	case KEY_COUNT: {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || end == v || *end || n < 1 || n > 100000)
+			return fail(p, &ev->start_mark, "%s.%s: expected a number from 1 to 100000, found \"%s\"",
+				    k->section, k->key, v);
+		*(long *)field = n;
+		return 0;
+	}
 	case KEY_DURATION: {
 		long d = config_parse_duration(v);
 
@@ -157,7 +224,8 @@ static int set_value(struct parser *p, struct config *c, const struct key_spec *
 	return 0;
 }
 
-static int parse_section(struct parser *p, struct config *c, const char *section)
+/* Reads the keys of one section's mapping (its MAPPING_START already consumed) into base. */
+static int parse_section(struct parser *p, void *base, const struct key_spec *keys, const char *section)
 {
 	yaml_event_t key, val;
 
@@ -177,10 +245,9 @@ static int parse_section(struct parser *p, struct config *c, const char *section
 			yaml_event_delete(&key);
 			return err;
 		}
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (!strcmp(keys[i].section, section) &&
-			    !strcmp(keys[i].key, (const char *)key.data.scalar.value))
-				spec = &keys[i];
+		for (const struct key_spec *k = keys; k->key; k++)
+			if (!strcmp(k->section, section) && !strcmp(k->key, (const char *)key.data.scalar.value))
+				spec = k;
 		if (!spec) {
 			err = fail(p, &key.start_mark, "unknown key \"%s\" in section \"%s\"",
 				   (const char *)key.data.scalar.value, section);
@@ -190,22 +257,107 @@ static int parse_section(struct parser *p, struct config *c, const char *section
 		yaml_event_delete(&key);
 		if (next(p, &val))
 			return -1;
-		err = set_value(p, c, spec, &val);
+		err = set_value(p, base, spec, &val);
 		yaml_event_delete(&val);
 		if (err)
 			return err;
 	}
 }
 
-static int known_section(const char *name)
+/* A "section:" with nothing under it is an empty mapping. */
+static int section_start(struct parser *p, yaml_event_t *ev, const char *section, int *empty)
 {
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (!strcmp(keys[i].section, name))
-			return 1;
+	*empty = ev->type == YAML_SCALAR_EVENT && ev->data.scalar.length == 0 &&
+		 ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	if (*empty || ev->type == YAML_MAPPING_START_EVENT)
+		return 0;
+	return fail(p, &ev->start_mark, "%s: expected a mapping, found %s", section, event_name(ev->type));
+}
+
+/* A section handler reads the section's body, its opening event given. */
+typedef int (*section_fn)(struct parser *p, void *base, const char *section, yaml_event_t *open);
+
+struct section {
+	const char *name;
+	section_fn parse;
+};
+
+static int keyed_section(struct parser *p, void *base, const struct key_spec *keys,
+			 const char *section, yaml_event_t *open)
+{
+	int empty;
+
+	if (section_start(p, open, section, &empty))
+		return -1;
+	return empty ? 0 : parse_section(p, base, keys, section);
+}
+
+static int config_section(struct parser *p, void *base, const char *section, yaml_event_t *open)
+{
+	return keyed_section(p, base, config_keys, section, open);
+}
+
+static int tls_section(struct parser *p, void *base, const char *section, yaml_event_t *open)
+{
+	struct web_config *w = base;
+
+	if (keyed_section(p, base, tls_keys, section, open))
+		return -1;
+	if (!w->cert_file || !w->key_file)
+		return fail(p, &open->start_mark, "tls_server_config: cert_file and key_file are both required");
+	if (w->min_version && strcmp(w->min_version, "TLS12") && strcmp(w->min_version, "TLS13"))
+		return fail(p, &open->start_mark, "tls_server_config.min_version: expected TLS12 or TLS13, found \"%s\"",
+			    w->min_version);
 	return 0;
 }
 
-static int parse_document(struct parser *p, struct config *c)
+static int valid_bcrypt(const char *hash)
+{
+	return strlen(hash) == 60 && hash[0] == '$' && hash[1] == '2' && strchr("aby", hash[2]) &&
+	       hash[3] == '$' && crypt_checksalt(hash) == CRYPT_SALT_OK;
+}
+
+static int users_section(struct parser *p, void *base, const char *section, yaml_event_t *open)
+{
+	struct web_config *w = base;
+	yaml_event_t key, val;
+	int empty, err = 0;
+
+	if (section_start(p, open, section, &empty) || empty)
+		return empty ? 0 : -1;
+	for (;;) {
+		if (next(p, &key))
+			return -1;
+		if (key.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&key);
+			return 0;
+		}
+		if (key.type != YAML_SCALAR_EVENT || next(p, &val)) {
+			err = key.type != YAML_SCALAR_EVENT ?
+			      fail(p, &key.start_mark, "basic_auth_users: expected a user name, found %s",
+				   event_name(key.type)) : -1;
+			yaml_event_delete(&key);
+			return err;
+		}
+		if (val.type != YAML_SCALAR_EVENT || !valid_bcrypt((const char *)val.data.scalar.value)) {
+			err = fail(p, &val.start_mark, "basic_auth_users.%s: expected a bcrypt hash ($2y$...)",
+				   (const char *)key.data.scalar.value);
+		} else {
+			w->users = xrealloc(w->users, (w->nusers + 1) * sizeof(*w->users));
+			w->users[w->nusers++] = (struct web_user){
+				xstrdup((const char *)key.data.scalar.value),
+				xstrdup((const char *)val.data.scalar.value),
+			};
+		}
+		yaml_event_delete(&key);
+		yaml_event_delete(&val);
+		if (err)
+			return err;
+	}
+}
+
+/* One YAML document: a mapping of the given sections. */
+static int parse_document(struct parser *p, void *base, const struct section *sections)
 {
 	yaml_event_t ev;
 	int err = 0;
@@ -235,7 +387,8 @@ static int parse_document(struct parser *p, struct config *c)
 	}
 	yaml_event_delete(&ev);
 	for (;;) {
-		char *section;
+		const struct section *s = NULL;
+		char *name;
 
 		if (next(p, &ev))
 			return -1;
@@ -243,30 +396,26 @@ static int parse_document(struct parser *p, struct config *c)
 			yaml_event_delete(&ev);
 			break;
 		}
-		if (ev.type != YAML_SCALAR_EVENT || !known_section((const char *)ev.data.scalar.value)) {
+		if (ev.type == YAML_SCALAR_EVENT)
+			for (const struct section *t = sections; t->name; t++)
+				if (!strcmp(t->name, (const char *)ev.data.scalar.value))
+					s = t;
+		if (!s) {
 			err = ev.type == YAML_SCALAR_EVENT ?
 			      fail(p, &ev.start_mark, "unknown section \"%s\"", ev.data.scalar.value) :
 			      fail(p, &ev.start_mark, "expected a section name, found %s", event_name(ev.type));
 			yaml_event_delete(&ev);
 			return err;
 		}
-		section = xstrdup((const char *)ev.data.scalar.value);
+		name = xstrdup(s->name);
 		yaml_event_delete(&ev);
 		if (next(p, &ev)) {
-			free(section);
+			free(name);
 			return -1;
 		}
-		if (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.length == 0 &&
-		    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-			err = 0;	/* "section:" with nothing under it */
-		} else if (ev.type != YAML_MAPPING_START_EVENT) {
-			err = fail(p, &ev.start_mark, "%s: expected a mapping, found %s", section,
-				   event_name(ev.type));
-		} else {
-			err = parse_section(p, c, section);
-		}
+		err = s->parse(p, base, name, &ev);
 		yaml_event_delete(&ev);
-		free(section);
+		free(name);
 		if (err)
 			return err;
 	}
@@ -287,9 +436,11 @@ static int parse_document(struct parser *p, struct config *c)
 	return err;
 }
 
-int config_load(struct config *c, const char *path, char *err, size_t errlen)
+static int load_file(const char *path, void *base, const struct section *sections, char *err,
+		     size_t errlen)
 {
 	struct parser p = { .path = path, .err = err, .errlen = errlen };
+	char copy[PATH_MAX];
 	FILE *f = fopen(path, "re");
 	int ret;
 
@@ -297,14 +448,40 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	snprintf(copy, sizeof(copy), "%s", path);
+	snprintf(p.dir, sizeof(p.dir), "%s", dirname(copy));
 	yaml_parser_initialize(&p.yaml);
 	yaml_parser_set_input_file(&p.yaml, f);
-	ret = parse_document(&p, c);
+	ret = parse_document(&p, base, sections);
 	yaml_parser_delete(&p.yaml);
 	if (!ret && ferror(f))
 		ret = fail(&p, NULL, "read error: %s", strerror(errno));
 	fclose(f);
 	return ret;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	static const struct section sections[] = {
+		{ "web", config_section }, { "log", config_section },
+		{ "probes", config_section }, { "bpf", config_section },
+		{ "cgroups", config_section }, { "service", config_section },
+		{ NULL, NULL },
+	};
+
+	return load_file(path, c, sections, err, errlen);
+}
+
+int web_config_load(struct web_config *w, const char *path, char *err, size_t errlen)
+{
+	static const struct section sections[] = {
+		{ "tls_server_config", tls_section },
+		{ "basic_auth_users", users_section },
+		{ NULL, NULL },
+	};
+
+	memset(w, 0, sizeof(*w));
+	return load_file(path, w, sections, err, errlen);
 }
 
 int config_validate(const struct config *c, char *err, size_t errlen)
@@ -323,6 +500,10 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 	}
 	if (c->grace_period <= 0) {
 		snprintf(err, errlen, "cgroups.grace_period must be positive");
+		return -1;
+	}
+	if (c->timeout <= 0) {
+		snprintf(err, errlen, "web.timeout must be positive");
 		return -1;
 	}
 	return 0;

@@ -8,7 +8,7 @@
 #include "expo.h"
 #include "log.h"
 
-static void buf_reserve(struct buf *b, size_t extra)
+void buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1;
 
@@ -139,7 +139,7 @@ static void render_value(struct buf *out, double v)
 	}
 }
 
-void expo_render(struct expo *e, struct buf *out)
+void expo_render(struct expo *e, struct buf *out, enum expo_format format)
 {
 	const struct family *last = NULL;
 
@@ -151,16 +151,25 @@ void expo_render(struct expo *e, struct buf *out)
 		while (i + 1 < e->n && sample_cmp(s, &e->samples[i + 1]) == 0)
 			v += e->samples[++i].value;
 		if (s->family != last) {
+			const char *name = s->family->name;
+			size_t len = strlen(name);
+
+			/* OpenMetrics names a counter family without its samples' _total. */
+			if (format == EXPO_OPENMETRICS && s->family->type == METRIC_COUNTER &&
+			    len > 6 && !strcmp(name + len - 6, "_total"))
+				len -= 6;
 			last = s->family;
-			buf_printf(out, "# HELP %s ", s->family->name);
-			expo_escape_help(out, s->family->help);
-			buf_printf(out, "\n# TYPE %s %s\n", s->family->name,
+			buf_printf(out, "# HELP %.*s ", (int)len, name);
+			escape(out, s->family->help, format == EXPO_OPENMETRICS);
+			buf_printf(out, "\n# TYPE %.*s %s\n", (int)len, name,
 				   s->family->type == METRIC_COUNTER ? "counter" : "gauge");
 		}
 		buf_printf(out, "%s%s ", s->family->name, s->labels);
 		render_value(out, v);
 		buf_append(out, "\n", 1);
 	}
+	if (format == EXPO_OPENMETRICS)
+		buf_append(out, "# EOF\n", 6);
 }
 
 void expo_reset(struct expo *e)

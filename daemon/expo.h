@@ -11,6 +11,8 @@ struct buf {
 };
 
 void buf_reset(struct buf *b);
+/* Room for extra more bytes (and a NUL) without reallocating. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_free(struct buf *b);
 void buf_append(struct buf *b, const char *s, size_t n);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -42,8 +44,13 @@ struct expo {
 
 void expo_add(struct expo *e, const struct family *f, double value,
 	      size_t nlabels, const struct label *labels);
+enum expo_format {
+	EXPO_TEXT,		/* text/plain; version=0.0.4 */
+	EXPO_OPENMETRICS,	/* application/openmetrics-text; version=1.0.0 */
+};
+
 /* Sorts by family name then labels, sums samples with equal labels, appends the text to out. */
-void expo_render(struct expo *e, struct buf *out);
+void expo_render(struct expo *e, struct buf *out, enum expo_format format);
 void expo_reset(struct expo *e);
 void expo_free(struct expo *e);
 

@@ -220,11 +220,16 @@ static struct guest *guest_load(pid_t pid, unsigned long long start)
 	g->start_time = start;
 	g->cgroup = xstrdup(cgroup);
 	g->vmm = guest_vmm_from_comm(comm);
+	g->name_source = "qemu-name";
 	g->domain = n > 0 ? guest_name_from_cmdline(args, (size_t)n) : NULL;
-	if (!g->domain)
+	if (!g->domain) {
+		g->name_source = "libvirt-cgroup";
 		g->domain = guest_name_from_cgroup(cgroup);
-	if (!g->domain)
+	}
+	if (!g->domain) {
+		g->name_source = "comm-pid";
 		g->domain = xasprintf("%s-%d", comm, (int)pid);
+	}
 	log_debug("guest pid %d: domain \"%s\", vmm %s, cgroup %s", (int)pid, g->domain, g->vmm, g->cgroup);
 	return g;
 }

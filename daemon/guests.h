@@ -11,6 +11,7 @@ struct guest {
 	char *domain;
 	char *cgroup;
 	const char *vmm;
+	const char *name_source;	/* where domain came from: qemu-name, libvirt-cgroup, comm-pid */
 	int used;			/* seen in the current collection */
 	struct guest *next;
 };

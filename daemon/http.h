@@ -2,16 +2,33 @@
 #ifndef HTTP_H
 #define HTTP_H
 
+#include <stddef.h>
+
+#include "config.h"
+
+struct http_settings {
+	const char *listen_address;
+	const char *telemetry_path;
+	const struct web_config *web;	/* TLS and basic auth; NULL for neither */
+	unsigned int max_connections;
+	unsigned int timeout;		/* seconds a connection may stay idle */
+};
+
 /* Splits "host:port", "[v6]:port" or ":port"; host is "" for any address. 0, or -1 with err set. */
 int http_parse_address(const char *address, char *host, size_t hostlen, char *port,
 		       size_t portlen, char *err, size_t errlen);
 /* Binds the listen socket and starts serving; -1 (logged) on failure. */
-int http_init(const char *listen_address, const char *telemetry_path);
+int http_init(const struct http_settings *s);
+/* New settings on the same socket (the listen address cannot change); -1 keeps the old ones. */
+int http_reload(const struct http_settings *s);
 /* The fd to poll for readability, and how long the loop may sleep (-1: forever). */
 int http_poll_fd(void);
 int http_timeout_ms(void);
 /* Serves whatever is ready. */
 void http_run(void);
 void http_fini(void);
+
+/* Basic auth against bcrypt hashes; an unknown user costs one bcrypt too. Exposed for tests. */
+int http_auth_verify(const struct web_config *w, const char *user, const char *password);
 
 #endif /* HTTP_H */

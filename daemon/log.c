@@ -42,7 +42,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void *die_oom(void)
+void die_oom(void)
 {
 	fputs("fpu_exporter: error: out of memory\n", stderr);
 	abort();
@@ -52,28 +52,36 @@ void *xmalloc(size_t size)
 {
 	void *p = malloc(size ? size : 1);
 
-	return p ? p : die_oom();
+	if (!p)
+		die_oom();
+	return p;
 }
 
 void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
-	return p ? p : die_oom();
+	if (!p)
+		die_oom();
+	return p;
 }
 
 void *xrealloc(void *ptr, size_t size)
 {
 	void *p = realloc(ptr, size ? size : 1);
 
-	return p ? p : die_oom();
+	if (!p)
+		die_oom();
+	return p;
 }
 
 char *xstrdup(const char *s)
 {
 	char *p = strdup(s);
 
-	return p ? p : die_oom();
+	if (!p)
+		die_oom();
+	return p;
 }
 
 char *xasprintf(const char *fmt, ...)
@@ -85,5 +93,7 @@ char *xasprintf(const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
-	return n < 0 ? die_oom() : s;
+	if (n < 0)
+		die_oom();
+	return s;
 }

@@ -1,10 +1,13 @@
 /* metrics.c: every metric family, and the scrape-time walk from BPF maps to samples. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -68,22 +71,13 @@ COUNTER(f_map_full, "fpu_exporter_map_full_total",
 	"Events not counted because the BPF map was full.");
 GAUGE(f_scrape_duration, "fpu_exporter_scrape_duration_seconds",
 	"Time this scrape took to read the maps and resolve names.");
+COUNTER(f_cpu, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
+GAUGE(f_rss, "process_resident_memory_bytes", "Resident memory size in bytes.");
+GAUGE(f_vsz, "process_virtual_memory_bytes", "Virtual memory size in bytes.");
+GAUGE(f_start, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.");
+GAUGE(f_fds, "process_open_fds", "Number of open file descriptors.");
+GAUGE(f_max_fds, "process_max_fds", "Maximum number of open file descriptors.");
 
-struct map_desc {
-	const char *name;
-	int (*fd)(const struct probe_maps *m);
-	__u32 capacity;
-};
-
-static int fd_cgroup_events(const struct probe_maps *m) { return m->cgroup_events; }
-static int fd_guest_xstates(const struct probe_maps *m) { return m->guest_xstates; }
-static int fd_vcpu_threads(const struct probe_maps *m) { return m->vcpu_threads; }
-
-static struct map_desc maps[MAP__COUNT] = {
-	[MAP_CGROUP_EVENTS] = { "cgroup_events", fd_cgroup_events, 0 },
-	[MAP_GUEST_XSTATES] = { "guest_xstates", fd_guest_xstates, 0 },
-	[MAP_VCPU_THREADS] = { "vcpu_threads", fd_vcpu_threads, 0 },
-};
 #define NMAPS MAP__COUNT
 
 static struct {
@@ -92,16 +86,55 @@ static struct {
 	__u64 *percpu;		/* one lookup's per-CPU values */
 	void *keys;		/* one map's keys, collected before reading */
 	size_t keys_cap;
-	size_t entries[NMAPS];
+	struct map_stat maps[NMAPS];
 	char kernel[65];
+	double boot_time;	/* for process_start_time_seconds */
+	long ticks;
 	struct expo scratch;
 } m;
 
+static int map_fd(enum map_id id)
+{
+	const struct probe_maps *pm = probes_maps();
+
+	switch (id) {
+	case MAP_CGROUP_EVENTS: return pm->cgroup_events;
+	case MAP_GUEST_XSTATES: return pm->guest_xstates;
+	default: return pm->vcpu_threads;
+	}
+}
+
+void metrics_configure(const struct config *cfg)
+{
+	m.grace = cfg->grace_period;
+}
+
+static double read_boot_time(void)
+{
+	char line[256];
+	double t = 0;
+	FILE *f = fopen("/proc/stat", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %lf", &t) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return t;
+}
+
 void metrics_init(const struct config *cfg)
 {
+	static const char *const names[NMAPS] = {
+		[MAP_CGROUP_EVENTS] = "cgroup_events",
+		[MAP_GUEST_XSTATES] = "guest_xstates",
+		[MAP_VCPU_THREADS] = "vcpu_threads",
+	};
 	struct utsname u;
 
-	m.grace = cfg->grace_period;
+	metrics_configure(cfg);
+	m.boot_time = read_boot_time();
+	m.ticks = sysconf(_SC_CLK_TCK);
 	m.ncpus = libbpf_num_possible_cpus();
 	if (m.ncpus < 1)
 		m.ncpus = 1;
@@ -111,9 +144,16 @@ void metrics_init(const struct config *cfg)
 		struct bpf_map_info info = { 0 };
 		__u32 len = sizeof(info);
 
-		if (bpf_obj_get_info_by_fd(maps[i].fd(probes_maps()), &info, &len) == 0)
-			maps[i].capacity = info.max_entries;
+		m.maps[i].name = names[i];
+		if (bpf_obj_get_info_by_fd(map_fd((enum map_id)i), &info, &len) == 0)
+			m.maps[i].capacity = info.max_entries;
 	}
+}
+
+int metrics_map_stats(const struct map_stat **out)
+{
+	*out = m.maps;
+	return NMAPS;
 }
 
 void metrics_fini(void)
@@ -214,7 +254,7 @@ static void collect_cgroup_events(struct expo *e, time_t now)
 	size_t n = map_keys(fd, sizeof(struct cgroup_event_key));
 	struct cgroup_event_key *keys = m.keys;
 
-	m.entries[MAP_CGROUP_EVENTS] = n;
+	m.maps[MAP_CGROUP_EVENTS].entries = n;
 	for (size_t i = 0; i < n; i++) {
 		const char *path = cgroups_path(keys[i].cgroup_id);
 		__u64 count;
@@ -235,7 +275,7 @@ static void collect_vcpu_threads(struct expo *e)
 	size_t n = map_keys(fd, sizeof(__u32));
 	__u32 *tids = m.keys;
 
-	m.entries[MAP_VCPU_THREADS] = n;
+	m.maps[MAP_VCPU_THREADS].entries = n;
 	for (size_t i = 0; i < n; i++) {
 		struct vcpu_thread v;
 		const struct guest *g;
@@ -262,7 +302,7 @@ static void collect_guest_xstates(struct expo *e)
 	size_t n = map_keys(fd, sizeof(struct guest_xstate_key));
 	struct guest_xstate_key *keys = m.keys;
 
-	m.entries[MAP_GUEST_XSTATES] = n;
+	m.maps[MAP_GUEST_XSTATES].entries = n;
 	for (size_t i = 0; i < n; i++) {
 		const struct guest *g = guests_lookup((pid_t)keys[i].tgid);
 		__u64 count;
@@ -317,13 +357,51 @@ static void collect_self(struct expo *e)
 		expo_add(e, &f_bpf_runs, (double)st[i].run_count, 1, l);
 	}
 	for (__u32 i = 0; i < NMAPS; i++) {
-		struct label l[] = { { "map", maps[i].name } };
+		struct label l[] = { { "map", m.maps[i].name } };
 
-		expo_add(e, &f_map_entries, (double)m.entries[i], 1, l);
-		expo_add(e, &f_map_capacity, maps[i].capacity, 1, l);
-		if (percpu_sum(probes_maps()->map_full, &i, &full) == 0)
+		expo_add(e, &f_map_entries, (double)m.maps[i].entries, 1, l);
+		expo_add(e, &f_map_capacity, m.maps[i].capacity, 1, l);
+		if (percpu_sum(probes_maps()->map_full, &i, &full) == 0) {
+			m.maps[i].full = full;
 			expo_add(e, &f_map_full, (double)full, 1, l);
+		}
 	}
+}
+
+/* The standard process_* metrics, from /proc/self. */
+static void collect_process(struct expo *e)
+{
+	char stat[1024], path[64];
+	unsigned long utime, stime, vsize;
+	unsigned long long start;
+	long rss;
+	struct rlimit rl;
+	struct dirent *de;
+	const char *p;
+	int fds = 0;
+	DIR *d;
+	FILE *f = fopen("/proc/self/stat", "re");
+
+	if (f && fgets(stat, sizeof(stat), f) && (p = strrchr(stat, ')')) &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d "
+		   "%llu %lu %ld", &utime, &stime, &start, &vsize, &rss) == 5) {
+		expo_add(e, &f_cpu, (double)(utime + stime) / (double)m.ticks, 0, NULL);
+		expo_add(e, &f_vsz, (double)vsize, 0, NULL);
+		expo_add(e, &f_rss, (double)rss * (double)sysconf(_SC_PAGESIZE), 0, NULL);
+		expo_add(e, &f_start, m.boot_time + (double)start / (double)m.ticks, 0, NULL);
+	}
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/self/fd");
+	d = opendir(path);
+	while (d && (de = readdir(d)))
+		fds += de->d_name[0] != '.';
+	if (d) {
+		closedir(d);
+		expo_add(e, &f_fds, fds - 1, 0, NULL);	/* less the one reading the directory */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		expo_add(e, &f_max_fds, (double)rl.rlim_cur, 0, NULL);
 }
 
 static void collect(struct expo *e)
@@ -339,9 +417,10 @@ static void collect(struct expo *e)
 	collect_guest_info(e);
 	guests_sweep();
 	collect_self(e);
+	collect_process(e);
 }
 
-void metrics_render(struct buf *out)
+void metrics_render(struct buf *out, enum expo_format format)
 {
 	struct timespec t0, t1;
 
@@ -351,7 +430,7 @@ void metrics_render(struct buf *out)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	expo_add(&m.scratch, &f_scrape_duration,
 		 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, 0, NULL);
-	expo_render(&m.scratch, out);
+	expo_render(&m.scratch, out, format);
 	expo_reset(&m.scratch);
 }
 

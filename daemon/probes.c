@@ -61,8 +61,9 @@ static struct {
 	struct btf *vmlinux;
 	struct probe_status status[NPROBES];
 	struct probe_maps maps;
+	int stats_fd;		/* BPF_ENABLE_STATS: run time counted while open */
 	char libbpf_version[32];
-} pr;
+} pr = { .stats_fd = -1 };
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -294,6 +295,11 @@ int probes_init(const struct config *cfg)
 		err = -ENOENT;
 		goto fail;
 	}
+	if (cfg->bpf_stats) {
+		pr.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (pr.stats_fd < 0)
+			log_warn("bpf.stats_enabled: enabling BPF run-time statistics: %s", strerror(errno));
+	}
 	pr.maps = (struct probe_maps){
 		.cgroup_events = bpf_map__fd(pr.skel->maps.cgroup_events),
 		.guest_xstates = bpf_map__fd(pr.skel->maps.guest_xstates),
@@ -306,8 +312,26 @@ fail:
 	return err;
 }
 
+int probes_unprivileged_ok(void)
+{
+	struct cgroup_event_key key;
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	if (bpf_map_get_next_key(pr.maps.cgroup_events, NULL, &key) < 0 && errno == EPERM)
+		return 0;
+	for (size_t i = 0; i < NPROBES; i++)
+		if (probe_table[i].link)
+			return !(bpf_obj_get_info_by_fd(bpf_program__fd(probe_table[i].prog), &info, &len) < 0 &&
+				 errno == EPERM);
+	return 1;
+}
+
 void probes_fini(void)
 {
+	if (pr.stats_fd >= 0)
+		close(pr.stats_fd);
+	pr.stats_fd = -1;
 	for (size_t i = 0; i < NPROBES; i++) {
 		bpf_link__destroy(probe_table[i].link);
 		probe_table[i].link = NULL;

@@ -25,6 +25,8 @@ struct probe_maps {
 /* Loads and attaches what the configuration enables; -errno (logged) when nothing can run. */
 int probes_init(const struct config *cfg);
 void probes_fini(void);
+/* Do map reads and program stats still work with the capabilities now effective? */
+int probes_unprivileged_ok(void);
 
 /* Enabled probes and their status, stats refreshed; returns the count. */
 int probes_status(const struct probe_status **out);

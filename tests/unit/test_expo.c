@@ -35,7 +35,7 @@ static void test_sorted_merged_rendering(void **state)
 	expo_add(&e, &fam_a, 1, 0, NULL);
 	expo_add(&e, &fam_b, 5, 1, l2);
 	expo_add(&e, &fam_b, 3, 1, l1);	/* same labels: summed */
-	expo_render(&e, &out);
+	expo_render(&e, &out, EXPO_TEXT);
 	assert_string_equal(out.data,
 		"# HELP a_info A info.\n"
 		"# TYPE a_info gauge\n"
@@ -57,7 +57,7 @@ static void test_values(void **state)
 	(void)state;
 	expo_add(&e, &fam_a, 0.1, 1, l);
 	expo_add(&e, &fam_b, 18446744073709551615.0, 0, NULL);
-	expo_render(&e, &out);
+	expo_render(&e, &out, EXPO_TEXT);
 	assert_non_null(strstr(out.data, "a_info{k=\"v\"} 0.1\n"));
 	assert_non_null(strstr(out.data, "b_total 1.8446744073709552e+19\n"));
 	expo_free(&e);
@@ -72,7 +72,7 @@ static void test_multiple_labels_in_given_order(void **state)
 
 	(void)state;
 	expo_add(&e, &fam_b, 7, 2, l);
-	expo_render(&e, &out);
+	expo_render(&e, &out, EXPO_TEXT);
 	assert_non_null(strstr(out.data, "b_total{domain=\"vm1\",vcpu=\"0\"} 7\n"));
 	expo_free(&e);
 	buf_free(&out);
