@@ -25,6 +25,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop \
 	       $(BUILD)/tests/sigloop32 $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin \
+	       $(BUILD)/tests/notify_recv \
 	       $(BUILD)/fpu_bench
 
 .DELETE_ON_ERROR:

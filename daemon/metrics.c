@@ -71,6 +71,8 @@ COUNTER(f_map_full, "fpu_exporter_map_full_total",
 	"Events not counted because the BPF map was full.");
 GAUGE(f_scrape_duration, "fpu_exporter_scrape_duration_seconds",
 	"Time this scrape took to read the maps and resolve names.");
+COUNTER(f_scrapes, "fpu_exporter_scrapes_total",
+	"Scrapes served, by exposition format (text 0.0.4 or OpenMetrics).");
 COUNTER(f_cpu, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
 GAUGE(f_rss, "process_resident_memory_bytes", "Resident memory size in bytes.");
 GAUGE(f_vsz, "process_virtual_memory_bytes", "Virtual memory size in bytes.");
@@ -89,6 +91,7 @@ static struct {
 	struct map_stat maps[NMAPS];
 	char kernel[65];
 	double boot_time;	/* for process_start_time_seconds */
+	unsigned long long scrapes[2];	/* by enum expo_format */
 	long ticks;
 	struct expo scratch;
 } m;
@@ -425,8 +428,14 @@ void metrics_render(struct buf *out, enum expo_format format)
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	m.scrapes[format]++;
 	expo_reset(&m.scratch);
 	collect(&m.scratch);
+	for (int f = EXPO_TEXT; f <= EXPO_OPENMETRICS; f++) {
+		struct label l[] = { { "format", f == EXPO_TEXT ? "text" : "openmetrics" } };
+
+		expo_add(&m.scratch, &f_scrapes, (double)m.scrapes[f], 1, l);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	expo_add(&m.scratch, &f_scrape_duration,
 		 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, 0, NULL);

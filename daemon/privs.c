@@ -64,9 +64,10 @@ int privs_drop(const char *user, int (*still_works)(void))
 	/* setuid() cleared the effective set: raise it again for CAP_SETPCAP. */
 	permitted = caps_permitted();
 	caps_set(permitted, permitted);
-	/* Nothing dropped can come back through execve either: empty the bounding set. */
+	/* Nothing can come back through execve either: empty the bounding set (it limits no
+	 * capability already permitted). */
 	for (int cap = 0; cap < 64; cap++)
-		if (cap != CAP_BPF && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
 			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
 	/* Try without any capability, CAP_BPF still permitted to come back. */
 	if (caps_set(permitted & (1ull << CAP_BPF), 0) < 0) {
@@ -79,7 +80,6 @@ int privs_drop(const char *user, int (*still_works)(void))
 		log_error("dropping capabilities: %s", strerror(errno));
 		return -1;
 	}
-	prctl(PR_CAPBSET_DROP, CAP_BPF, 0, 0, 0);	/* fails harmlessly without CAP_SETPCAP */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	log_info("dropped privileges; capabilities kept: %s",
 		 keep ? "CAP_BPF (this kernel checks it on every bpf() call)" : "none");

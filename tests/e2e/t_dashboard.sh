@@ -81,6 +81,14 @@ while IFS=$'\t' read -r title expr; do
 	[ "$n" -gt 0 ] || fail "panel \"$title\" has no data: $q"
 done <"$WORK/queries"
 
+# --- Prometheus asked for OpenMetrics and its strict parser took every scrape
+targets=$(curl -sf "$PROM/api/v1/targets") || fail "targets API"
+jq -e '.data.activeTargets[0] | .health == "up" and .lastError == ""' <<<"$targets" >/dev/null ||
+	fail "the target is not healthy: $(jq -c '.data.activeTargets[0] | {health, lastError}' <<<"$targets")"
+[ "$(query 'fpu_exporter_scrapes_total{format="openmetrics"} > 3')" = 1 ] ||
+	fail "Prometheus did not scrape OpenMetrics"
+note "Prometheus scraped OpenMetrics, target up, no scrape error"
+
 # --- every recording and alerting rule evaluates without error
 rules=$(curl -sf "$PROM/api/v1/rules") || fail "rules API"
 total=$(jq '[.data.groups[].rules[]] | length' <<<"$rules")

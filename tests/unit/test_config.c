@@ -36,6 +36,10 @@ static void test_defaults_and_empty_file(void **state)
 	assert_true(c.probe_fpu && c.probe_kvm && c.probe_signals);
 	assert_false(c.sigreturn_compat);
 	assert_int_equal(c.grace_period, 300);
+	assert_int_equal(c.max_connections, 64);
+	assert_int_equal(c.timeout, 10);
+	assert_false(c.bpf_stats);
+	assert_string_equal(c.user, "");
 	config_free(&c);
 	assert_int_equal(load("# only a comment\n", &c, err, sizeof(err)), 0);
 	config_free(&c);
@@ -79,6 +83,10 @@ static void test_bad_files(void **state)
 		{ "web: 3\n", "1:6: web: expected a mapping, found a scalar" },
 		{ "web:\n  listen_address: \"x\n", "3:1: found unexpected end of stream while scanning a quoted scalar" },
 		{ "web: {}\n---\nweb: {}\n", "2:1: only one YAML document is allowed" },
+		{ "web:\n  max_connections: 0\n", "2:20: web.max_connections: expected a number from 1 to 100000, found \"0\"" },
+		{ "web:\n  timeout: forever\n", "2:12: web.timeout: expected a duration such as 30s, 5m or 1h, found \"forever\"" },
+		{ "bpf:\n  stats_enabled: 1\n", "2:18: bpf.stats_enabled: expected true or false, found \"1\"" },
+		{ "service:\n  user: [a]\n", "2:9: service.user: expected a scalar, found a list" },
 	};
 	char err[512], want[600];
 
@@ -91,6 +99,65 @@ static void test_bad_files(void **state)
 		snprintf(want, sizeof(want), "%s:%s", path, cases[i].error);
 		assert_string_equal(err, want);
 		config_free(&c);
+	}
+}
+
+static int load_web(const char *yaml, struct web_config *w, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(yaml, f);
+	fclose(f);
+	return web_config_load(w, path, err, errlen);
+}
+
+#define HASH_A "$2b$10$iiHGBtK/.5RIA/AUb/i4EuFzd8gywGyf.dTDPNdiW2/bZBgY13Miy"
+
+static void test_web_config(void **state)
+{
+	struct web_config w;
+	char err[512] = "";
+
+	(void)state;
+	/* relative files are relative to the web config's directory; /etc/hostname stands in for PEM */
+	assert_int_equal(load_web("tls_server_config:\n  cert_file: /etc/hostname\n  key_file: /etc/hostname\n"
+				  "  min_version: TLS13\nbasic_auth_users:\n  alice: " HASH_A "\n", &w, err, sizeof(err)), 0);
+	assert_string_equal(w.cert_file, "/etc/hostname");
+	assert_string_equal(w.min_version, "TLS13");
+	assert_int_equal(w.nusers, 1);
+	assert_string_equal(w.users[0].name, "alice");
+	web_config_free(&w);
+}
+
+static void test_bad_web_files(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "tls_server_config:\n  cert_file: /nonexistent/c.pem\n  key_file: /etc/hostname\n",
+		  "2:14: tls_server_config.cert_file: /nonexistent/c.pem: No such file or directory" },
+		{ "tls_server_config:\n  cert_file: /etc/hostname\n",
+		  "2:3: tls_server_config: cert_file and key_file are both required" },
+		{ "tls_server_config:\n  cert_file: /etc/hostname\n  key_file: /etc/hostname\n  min_version: TLS10\n",
+		  "2:3: tls_server_config.min_version: expected TLS12 or TLS13, found \"TLS10\"" },
+		{ "tls_server_config:\n  client_ca_file: /etc/hostname\n",
+		  "2:3: unknown key \"client_ca_file\" in section \"tls_server_config\"" },
+		{ "basic_auth_users:\n  alice: secret\n", "2:10: basic_auth_users.alice: expected a bcrypt hash ($2y$...)" },
+		{ "basic_auth_users:\n  alice: $2b$10$tooshort\n",
+		  "2:10: basic_auth_users.alice: expected a bcrypt hash ($2y$...)" },
+		{ "basic_auth_users:\n  - alice\n", "2:3: basic_auth_users: expected a mapping, found a list" },
+		{ "http_server_config:\n  http2: true\n", "1:1: unknown section \"http_server_config\"" },
+	};
+	char err[512], want[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct web_config w;
+
+		err[0] = '\0';
+		assert_int_equal(load_web(cases[i].yaml, &w, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want), "%s:%s", path, cases[i].error);
+		assert_string_equal(err, want);
+		web_config_free(&w);
 	}
 }
 
@@ -162,6 +229,8 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_empty_file),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_web_config),
+		cmocka_unit_test(test_bad_web_files),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_durations),
