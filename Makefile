@@ -101,12 +101,23 @@ bench: deps-test
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
+# The unit goes where systemd looks for local units; an existing configuration is kept.
+UNITDIR ?= /etc/systemd/system
+
 install: all
 	install -D -m 0755 $(BUILD)/fpu_exporter $(DESTDIR)$(PREFIX)/bin/fpu_exporter
-	install -D -m 0644 config/fpu_exporter.yaml $(DESTDIR)/etc/fpu_exporter/fpu_exporter.yaml
+	install -d -m 0755 $(DESTDIR)/etc/fpu_exporter
+	[ -e $(DESTDIR)/etc/fpu_exporter/fpu_exporter.yaml ] || \
+		install -m 0644 config/fpu_exporter.yaml $(DESTDIR)/etc/fpu_exporter/fpu_exporter.yaml
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/fpu_exporter/README.md
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|@PREFIX@|$(PREFIX)|g' systemd/fpu_exporter.service > $(DESTDIR)$(UNITDIR)/fpu_exporter.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/fpu_exporter.service
 
+# The configuration in /etc stays: it is the operator's.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/fpu_exporter
+	rm -f $(DESTDIR)$(PREFIX)/bin/fpu_exporter $(DESTDIR)$(UNITDIR)/fpu_exporter.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/fpu_exporter
 
 clean:
 	rm -rf $(BUILD)

@@ -86,9 +86,18 @@ _sysroot_umount_under() {
 	return 1
 }
 
+# _sysroot_recipe: version of what _sysroot_configure does, part of the cache key.
+_sysroot_recipe() { echo recipe-2; }
+
 # _sysroot_configure ROOT: one-time tweaks of a fresh root (kept in the cache).
 _sysroot_configure() {
 	local r=$1 u
+	# A volatile journal: each boot starts with an empty one. (Every boot of a
+	# container shares the host kernel's boot id, so "journalctl -b" could not
+	# tell the boots of a persistent journal apart.)
+	mkdir -p "$r/etc/systemd/journald.conf.d" &&
+		printf '[Journal]\nStorage=volatile\n' >"$r/etc/systemd/journald.conf.d/sysroot.conf" || return 1
+	rm -rf "$r/var/log/journal"
 	# A fixed machine id: an empty one means "first boot" (systemd-firstboot would prompt).
 	od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$r/etc/machine-id" && echo >>"$r/etc/machine-id" || return 1
 	echo sysroot >"$r/etc/hostname"
@@ -123,7 +132,8 @@ sysroot_create() {
 		return 1
 	fi
 	list=$({ _sysroot_packages; [ $# -eq 0 ] || printf '%s\n' "$@"; } | grep -v '^$' | sort -u)
-	key=$(printf 'bookworm minbase %s\n%s\n' "$(dpkg --print-architecture 2>/dev/null || uname -m)" "$list" |
+	# The key covers the package list and the recipe (bump _sysroot_recipe when _sysroot_configure changes).
+	key=$(printf '%s bookworm minbase %s\n%s\n' "$(_sysroot_recipe)" "$(dpkg --print-architecture 2>/dev/null || uname -m)" "$list" |
 		sha256sum | cut -c1-16)
 	tarball=$cache/sysroot-bookworm-$key.tar.gz
 	mkdir -p "$dir" "$cache" || { _sysroot_err "cannot create $dir or $cache"; return 1; }
@@ -164,21 +174,21 @@ sysroot_create() {
 					rc=1
 				fi
 			fi
-			if [ $rc != 0 ]; then
-				# Never leave a half-built root behind (it may hold /proc mounts of debootstrap).
-				_sysroot_umount_under "$dir"
-				find "$dir" -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null
+			# Never leave a half-built root behind (debootstrap may have left /proc mounted in it).
+			if [ $rc != 0 ] && _sysroot_umount_under "$dir"; then
+				find "$dir" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} + 2>/dev/null
 			fi
 		fi
-	else
-		echo "sysroot: unpacking cached $tarball into $dir..."
-		if ! timeout 600 tar -C "$dir" --numeric-owner --xattrs --xattrs-include='*' -xpzf "$tarball"; then
-			_sysroot_err "could not unpack $tarball into $dir"
-			rc=1
-		fi
+		exec {lockfd}>&-
+		return $rc
 	fi
 	exec {lockfd}>&-
-	return $rc
+	echo "sysroot: unpacking cached $tarball into $dir..."
+	if ! timeout 600 tar -C "$dir" --numeric-owner --xattrs --xattrs-include='*' -xpzf "$tarball"; then
+		_sysroot_err "could not unpack $tarball into $dir"
+		return 1
+	fi
+	return 0
 }
 
 # _sysroot_cgroup2_root: where the host's cgroup v2 hierarchy is mounted
@@ -275,10 +285,13 @@ LAUNCHER
 _sysroot_nsenter() {
 	local t=$1
 	shift
+	local limit=()
+	[ "$t" = 0 ] || limit=(timeout --foreground -k 2 "$t")
 	sh -c 'echo $$ >"$0/cgroup.procs" 2>/dev/null; exec "$@"' "$SYSROOT_CGROUP/run" \
-		timeout -k 2 "$t" nsenter --target "$SYSROOT_PID" --mount --uts --ipc --pid --cgroup --root --wd -- \
+		nsenter --target "$SYSROOT_PID" --mount --uts --ipc --pid --cgroup --root --wd -- \
 		/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0 "$@"
+		HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0 \
+		"${limit[@]}" "$@"
 }
 
 # _sysroot_alive: is SYSROOT_PID still the systemd of our container?
