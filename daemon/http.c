@@ -298,7 +298,7 @@ static char *read_pem(const char *what, const char *path)
 static struct MHD_Daemon *start(const struct http_settings *s, char **cert, char **key)
 {
 	const struct web_config *w = s->web;
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
 	struct MHD_Daemon *d;
 

@@ -11,7 +11,8 @@
 #
 # Environment knobs (all optional): SYSROOT_MIRROR (Debian mirror URL; by default
 # the one in /etc/apt/sources.list*), SYSROOT_CACHE (default /var/cache/fpu_exporter),
-# SYSROOT_BOOT_TIMEOUT (seconds, default 60).
+# SYSROOT_BOOT_TIMEOUT (seconds, default 60), SYSROOT_RUN_TIMEOUT (seconds per
+# sysroot_run, default 300, 0 = none).
 #
 # After sysroot_boot: SYSROOT_DIR (the root), SYSROOT_PID (host pid of its
 # systemd), SYSROOT_LOG (console of the container: DIR.boot.log, i.e. a file next
@@ -74,12 +75,12 @@ _sysroot_mounts_under() {
 
 # _sysroot_umount_under DIR: lazily unmounts everything at or below DIR.
 _sysroot_umount_under() {
-	local m n
+	local m
 	[ -n "${1:-}" ] || return 0
-	for n in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		m=$(_sysroot_mounts_under "$1")
 		[ -n "$m" ] || return 0
-		printf '%s\n' "$m" | while IFS= read -r m; do umount -l -- "$m" 2>/dev/null; done
+		printf '%s\n' "$m" | while IFS= read -r m; do umount -l -- "$m" 2>/dev/null || :; done
 	done
 	_sysroot_err "could not unmount everything under $1:"
 	_sysroot_mounts_under "$1" >&2
@@ -158,7 +159,7 @@ sysroot_create() {
 			mkdir -p "$cache/debs"
 			echo "sysroot: debootstrap bookworm into $dir from $mirror (takes a few minutes)..."
 			if ! timeout 1800 debootstrap --variant=minbase --cache-dir="$cache/debs" \
-				--include="$(echo $list | tr ' ' ,)" bookworm "$dir" "$mirror" >"$cache/debootstrap.log" 2>&1; then
+				--include="$(printf '%s\n' "$list" | paste -sd,)" bookworm "$dir" "$mirror" >"$cache/debootstrap.log" 2>&1; then
 				_sysroot_err "debootstrap failed (or took over 30 min); last lines of $cache/debootstrap.log:"
 				tail -n 20 "$cache/debootstrap.log" >&2
 				rc=1
@@ -305,7 +306,7 @@ _sysroot_alive() {
 # at most $SYSROOT_BOOT_TIMEOUT (60) s, until it is "running" or "degraded".
 # Exports SYSROOT_DIR, SYSROOT_PID, SYSROOT_LOG, SYSROOT_CGROUP.
 sysroot_boot() {
-	local dir=${1:-} v2 cg state log timeout=${SYSROOT_BOOT_TIMEOUT:-60} t st="" c
+	local dir=${1:-} v2 cg state log timeout=${SYSROOT_BOOT_TIMEOUT:-60} deadline t st="" c ctrls=()
 	if [ -z "$dir" ]; then
 		_sysroot_err "usage: sysroot_boot DIR"
 		return 2
@@ -338,6 +339,13 @@ sysroot_boot() {
 		rmdir "$cg/payload" "$cg/run" "$cg" 2>/dev/null
 		return 1
 	fi
+	# Hand the container whatever v2 controllers its cgroup may have (none on a
+	# hybrid host, where memory, pids, cpu... are bound to v1: MemoryMax= and
+	# friends are then accepted inside but not enforced).
+	read -ra ctrls <"$cg/cgroup.controllers" 2>/dev/null || :
+	for c in "${ctrls[@]}"; do
+		echo "+$c" >"$cg/cgroup.subtree_control" 2>/dev/null || :
+	done
 	state=$(mktemp -d /tmp/sysroot_state.XXXXXX) || { rmdir "$cg/payload" "$cg/run" "$cg"; return 1; }
 	log=$dir.boot.log
 	export SYSROOT_DIR=$dir SYSROOT_CGROUP=$cg SYSROOT_LOG=$log SYSROOT_PID=""
@@ -358,7 +366,8 @@ sysroot_boot() {
 		sysroot_shutdown
 		return 1
 	fi
-	for t in $(seq $((timeout * 4))); do
+	deadline=$((SECONDS + timeout))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		st=$(_sysroot_nsenter 5 systemctl is-system-running 2>/dev/null)
 		case $st in
 		running | degraded) return 0 ;;
@@ -412,20 +421,22 @@ sysroot_shutdown() {
 	[ -n "$pid$cg$launcher$state" ] || return 0
 	if _sysroot_alive; then
 		pidns=$(readlink "/proc/$pid/ns/pid" 2>/dev/null)
-		kill -s RTMIN+4 "$pid" 2>/dev/null
+		kill -s RTMIN+4 "$pid" 2>/dev/null || :
 		if ! _sysroot_wait_gone 30 "$pid"; then
 			_sysroot_err "systemd (pid $pid) did not power off within 30 s; killing the container"
-			kill -KILL "$pid" 2>/dev/null
-			_sysroot_wait_gone 5 "$pid"
+			kill -KILL "$pid" 2>/dev/null || :
+			_sysroot_wait_gone 5 "$pid" || :
 		fi
 	fi
 	# Leftovers: everything in the container's cgroup, then anything else still
 	# in its PID namespace (killing its PID 1 kills the namespace's processes).
 	if [ -n "$cg" ] && [ -d "$cg" ]; then
 		if [ -e "$cg/cgroup.kill" ]; then
-			echo 1 >"$cg/cgroup.kill" 2>/dev/null
+			echo 1 >"$cg/cgroup.kill" 2>/dev/null || :
 		else
-			find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+			# (kernels before 5.14 have no cgroup.kill; xargs gets pids here, not file names)
+			# shellcheck disable=SC2038
+			find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || :
 		fi
 		for t in $(seq 50); do
 			grep -qs '^populated 0' "$cg/cgroup.events" && break
@@ -438,13 +449,13 @@ sysroot_shutdown() {
 		done
 	fi
 	if [ -n "$launcher" ]; then
-		_sysroot_wait_gone 5 "$launcher" || kill -KILL "$launcher" 2>/dev/null
+		_sysroot_wait_gone 5 "$launcher" || kill -KILL "$launcher" 2>/dev/null || :
 		_sysroot_wait_gone 5 "$launcher" || { _sysroot_err "launcher (pid $launcher) would not die"; rc=1; }
-		wait "$launcher" 2>/dev/null
+		wait "$launcher" 2>/dev/null || :
 	fi
 	if [ -n "$cg" ] && [ -d "$cg" ]; then
 		for t in $(seq 50); do
-			find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+			find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || :
 			[ -d "$cg" ] || break
 			sleep 0.1
 		done
