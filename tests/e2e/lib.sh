@@ -86,19 +86,18 @@ metric_sum() {
 		END { if (found) printf "%.0f\n", sum; else print "absent" }' "$file"
 }
 
-# make_cgroup NAME: a fresh cgroup v2 directory; prints its path relative to the v2 root.
+# make_cgroup NAME: a fresh cgroup v2 directory; CG is its path relative to the v2 root.
 cgroup_v2_root() {
 	awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' \
 		/proc/self/mountinfo | sort | awk 'NR == 1 || $0 == "/sys/fs/cgroup" { r = $0 } END { print r }'
 }
-make_cgroup() {
-	local root rel
+make_cgroup() {	# make_cgroup NAME: sets CG; not in $(...), whose subshell would lose the cleanup
+	local root
 	root=$(cgroup_v2_root)
 	[ -n "$root" ] || skip_or_fail "no cgroup v2 hierarchy mounted"
-	rel="/fpu_e2e_$$_$1"
-	mkdir "$root$rel" || fail "mkdir $root$rel"
-	at_exit "rmdir '$root$rel'"
-	echo "$rel"
+	CG="/fpu_e2e_$$_$1"
+	mkdir "$root$CG" || fail "mkdir $root$CG"
+	at_exit "rmdir '$root$CG' 2>/dev/null"
 }
 # run_in_cgroup REL CMD...: runs CMD as a member of the cgroup.
 run_in_cgroup() {

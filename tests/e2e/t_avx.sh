@@ -5,7 +5,8 @@
 N=2000
 grep -qw avx /proc/cpuinfo || skip_or_fail "this CPU has no AVX"
 start_daemon
-cg=$(make_cgroup avx)
+make_cgroup avx
+cg=$CG
 run_in_cgroup "$cg" "$BUILD/tests/avxspin" $N >/dev/null || fail "avxspin failed"
 scrape >"$WORK/m" || fail "scrape failed"
 avx=$(metric_sum "$WORK/m" fpu_xstate_component_saves_total "cgroup=\"$cg\"" 'component="avx"')

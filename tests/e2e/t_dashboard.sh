@@ -48,7 +48,8 @@ at_exit "qemu_stop '$WORK/qemu'"
 "$BUILD/tests/testvmm" -name guest=dash-vmm --runs 500,700,900 --hold-threads --ready "$WORK/ready" \
 	>/dev/null 2>&1 &
 at_exit "kill $!; wait $!"
-cg=$(make_cgroup dash)
+make_cgroup dash
+cg=$CG
 for _ in 1 2 3 4; do
 	run_in_cgroup "$cg" "$BUILD/tests/sigloop" 200 >/dev/null
 	run_in_cgroup "$cg" "$BUILD/tests/sigbad" frame 5 >/dev/null

@@ -31,6 +31,10 @@ saves=$(metric_sum "$WORK/m" fpu_guest_xstate_saves_total "$domain")
 [ "$saves" != absent ] && [ "$saves" -ge "$(metric_sum "$WORK/m" fpu_guest_reloads_total "$domain")" ] ||
 	fail "fpu_guest_xstate_saves_total{$domain} = $saves, want at least one per reload"
 
+scrape /status | jq -e --arg pid "$vmm" \
+	'any(.guests[]; .domain == "fpu,e2e" and .name_source == "qemu-name" and (.pid | tostring) == $pid)' \
+	>/dev/null || fail "/status does not list the VM with its name's source"
+
 # The VM exits: its series leave the output.
 kill "$vmm"
 wait "$vmm" 2>/dev/null

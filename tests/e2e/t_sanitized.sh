@@ -9,7 +9,8 @@ printf 'cgroups:\n  grace_period: 1s\n' >"$WORK/fast.yaml"
 start_daemon --config.file="$WORK/fast.yaml"
 
 for round in 1 2 3; do
-	cg=$(make_cgroup "churn$round")
+	make_cgroup "churn$round"
+	cg=$CG
 	run_in_cgroup "$cg" "$BUILD/tests/sigloop" 50 >/dev/null || fail "sigloop"
 	run_in_cgroup "$cg" "$BUILD/tests/sigbad" frame 5 >/dev/null || fail "sigbad"
 	"$BUILD/tests/testvmm" -name "guest=asan$round" --runs 20,30 --hold-threads \

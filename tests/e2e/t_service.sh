@@ -74,3 +74,17 @@ kill -TERM $DAEMON_PID
 wait $DAEMON_PID || fail "exit status $? after SIGTERM"
 DAEMON_PID=
 grep -q ' STOPPING=1$' "$WORK/notify.log" || fail "no STOPPING=1"
+
+# service.user and bpf.stats_enabled: runs as nobody, counts BPF run time with the sysctl off.
+[ "$(sysctl -n kernel.bpf_stats_enabled)" = 0 ] || fail "kernel.bpf_stats_enabled is on before the test"
+printf 'service:\n  user: nobody\nbpf:\n  stats_enabled: true\n' >"$WORK/user.yaml"
+start_daemon --config.file="$WORK/user.yaml"
+uid=$(awk '/^Uid:/ { print $2 }' /proc/$DAEMON_PID/status)
+[ "$uid" = "$(id -u nobody)" ] || fail "running as uid $uid, not nobody"
+"$BUILD/tests/sigloop" 50 >/dev/null
+scrape >"$WORK/m" || fail "scrape as nobody"
+runs=$(metric_sum "$WORK/m" fpu_exporter_bpf_runs_total 'probe="x86_fpu:x86_fpu_regs_deactivated"')
+[ "$runs" != absent ] && [ "$runs" -gt 0 ] || fail "no BPF run counts with bpf.stats_enabled: $runs"
+grep -q 'running as user nobody' "$WORK/daemon.log" || fail "no user switch in the log"
+stop_daemon
+note "service.user=nobody: uid $uid; bpf.stats_enabled: $runs runs counted with the sysctl at 0"

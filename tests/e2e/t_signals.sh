@@ -4,7 +4,8 @@
 
 N=500
 start_daemon
-cg=$(make_cgroup sig)
+make_cgroup sig
+cg=$CG
 run_in_cgroup "$cg" "$BUILD/tests/sigloop" $N >/dev/null || fail "sigloop failed"
 scrape >"$WORK/m" || fail "scrape failed"
 restores=$(metric_sum "$WORK/m" fpu_sigreturn_restores_total "cgroup=\"$cg\"")

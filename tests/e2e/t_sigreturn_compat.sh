@@ -8,7 +8,8 @@ printf 'probes:\n  sigreturn_compat: true\n' >"$WORK/compat.yaml"
 
 for compat in off on; do
 	if [ $compat = on ]; then start_daemon --config.file="$WORK/compat.yaml"; else start_daemon; fi
-	cg=$(make_cgroup "ia32_$compat")
+	make_cgroup "ia32_$compat"
+	cg=$CG
 	run_in_cgroup "$cg" "$BUILD/tests/sigloop32" $N >/dev/null || fail "sigloop32 failed"
 	scrape >"$WORK/m" || fail "scrape failed"
 	restores=$(metric_sum "$WORK/m" fpu_sigreturn_restores_total "cgroup=\"$cg\"")

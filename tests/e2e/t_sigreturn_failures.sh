@@ -4,9 +4,12 @@
 
 N=40
 start_daemon
-cg_magic=$(make_cgroup magic)
-cg_frame=$(make_cgroup frame)
-cg_gp=$(make_cgroup gp)
+make_cgroup magic
+cg_magic=$CG
+make_cgroup frame
+cg_frame=$CG
+make_cgroup gp
+cg_gp=$CG
 run_in_cgroup "$cg_magic" "$BUILD/tests/sigbad" magic $N >/dev/null || fail "sigbad magic failed"
 run_in_cgroup "$cg_frame" "$BUILD/tests/sigbad" frame $N >/dev/null || fail "sigbad frame failed"
 run_in_cgroup "$cg_gp" "$BUILD/tests/sigbad" gp $N >/dev/null || fail "sigbad gp failed"
