@@ -69,6 +69,30 @@ struct bad_case {
 	const char *error;	/* after "PATH:" */
 };
 
+static int load_web(const char *yaml, struct web_config *w, char *err, size_t errlen);
+
+/* Each case must fail to load (as a web config if web) with exactly its error. */
+static void expect_errors(const struct bad_case *cases, size_t n, int web)
+{
+	char err[512], want[600];
+
+	for (size_t i = 0; i < n; i++) {
+		struct web_config w;
+		struct config c;
+
+		err[0] = '\0';
+		if (web) {
+			assert_int_equal(load_web(cases[i].yaml, &w, err, sizeof(err)), -1);
+			web_config_free(&w);
+		} else {
+			assert_int_equal(load(cases[i].yaml, &c, err, sizeof(err)), -1);
+			config_free(&c);
+		}
+		snprintf(want, sizeof(want), "%s:%s", path, cases[i].error);
+		assert_string_equal(err, want);
+	}
+}
+
 static void test_bad_files(void **state)
 {
 	static const struct bad_case cases[] = {
@@ -88,18 +112,8 @@ static void test_bad_files(void **state)
 		{ "bpf:\n  stats_enabled: 1\n", "2:18: bpf.stats_enabled: expected true or false, found \"1\"" },
 		{ "service:\n  user: [a]\n", "2:9: service.user: expected a scalar, found a list" },
 	};
-	char err[512], want[600];
-
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct config c;
-
-		err[0] = '\0';
-		assert_int_equal(load(cases[i].yaml, &c, err, sizeof(err)), -1);
-		snprintf(want, sizeof(want), "%s:%s", path, cases[i].error);
-		assert_string_equal(err, want);
-		config_free(&c);
-	}
+	expect_errors(cases, sizeof(cases) / sizeof(cases[0]), 0);
 }
 
 static int load_web(const char *yaml, struct web_config *w, char *err, size_t errlen)
@@ -147,18 +161,8 @@ static void test_bad_web_files(void **state)
 		{ "basic_auth_users:\n  - alice\n", "2:3: basic_auth_users: expected a mapping, found a list" },
 		{ "http_server_config:\n  http2: true\n", "1:1: unknown section \"http_server_config\"" },
 	};
-	char err[512], want[600];
-
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct web_config w;
-
-		err[0] = '\0';
-		assert_int_equal(load_web(cases[i].yaml, &w, err, sizeof(err)), -1);
-		snprintf(want, sizeof(want), "%s:%s", path, cases[i].error);
-		assert_string_equal(err, want);
-		web_config_free(&w);
-	}
+	expect_errors(cases, sizeof(cases) / sizeof(cases[0]), 1);
 }
 
 static void test_missing_file(void **state)

@@ -24,10 +24,9 @@ static char *name_of(const char *const *argv)
 	return guest_name_from_cmdline(buf, len);
 }
 
-static void expect_name(const char *const *argv, const char *want)
+/* got is a parser's result (owned): NULL, or the string wanted. */
+static void expect_str(char *got, const char *want)
 {
-	char *got = name_of(argv);
-
 	if (!want) {
 		assert_null(got);
 		return;
@@ -35,6 +34,11 @@ static void expect_name(const char *const *argv, const char *want)
 	assert_non_null(got);
 	assert_string_equal(got, want);
 	free(got);
+}
+
+static void expect_name(const char *const *argv, const char *want)
+{
+	expect_str(name_of(argv), want);
 }
 
 static void test_qemu_name(void **state)
@@ -54,15 +58,7 @@ static void test_qemu_name(void **state)
 
 static void expect_cgroup(const char *path, const char *want)
 {
-	char *got = guest_name_from_cgroup(path);
-
-	if (!want) {
-		assert_null(got);
-		return;
-	}
-	assert_non_null(got);
-	assert_string_equal(got, want);
-	free(got);
+	expect_str(guest_name_from_cgroup(path), want);
 }
 
 static void test_libvirt_cgroups(void **state)
