@@ -1,8 +1,10 @@
 /* cgroups.c: finds the cgroup v2 hierarchy (/sys/fs/cgroup or a hybrid's unified/) and names cgroup ids. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,4 +260,184 @@ int cgroups_path_of_pid(pid_t pid, char *out, size_t size)
 	}
 	fclose(f);
 	return err;
+}
+
+static int all_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int has_suffix(const char *s, size_t n, const char *suffix)
+{
+	size_t m = strlen(suffix);
+
+	return n >= m && !memcmp(s + n - m, suffix, m);
+}
+
+/* "<prefix><64 hex>.scope" (systemd driver) or "<64 hex>" (cgroupfs driver) -> the id. */
+static int container_id_of(const char *c, size_t n, char out[65])
+{
+	static const char *const prefixes[] = { "cri-containerd-", "crio-", "docker-", "libpod-" };
+
+	if (n == 64 && all_hex(c, 64)) {
+		memcpy(out, c, 64);
+		out[64] = '\0';
+		return 1;
+	}
+	if (!has_suffix(c, n, ".scope"))
+		return 0;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t pl = strlen(prefixes[i]);
+
+		if (n == pl + 64 + 6 && !strncmp(c, prefixes[i], pl) && all_hex(c + pl, 64)) {
+			memcpy(out, c + pl, 64);
+			out[64] = '\0';
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* "kubepods[-<qos>]-pod<uid>.slice" (systemd, _ for -) or "pod<uid>" (cgroupfs) -> the uid. */
+static int pod_uid_of(const char *c, size_t n, char out[64])
+{
+	const char *p = NULL;
+	size_t len;
+
+	if (!strncmp(c, "kubepods", 8) && has_suffix(c, n, ".slice")) {
+		for (const char *q = c; q + 4 <= c + n; q++)
+			if (!strncmp(q, "-pod", 4))
+				p = q + 4;
+		if (!p)
+			return 0;
+		len = (size_t)(c + n - 6 - p);
+	} else if (n == 39 && !strncmp(c, "pod", 3)) {
+		p = c + 3;
+		len = 36;
+	} else {
+		return 0;
+	}
+	if (len != 36)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = p[i] == '_' ? '-' : p[i];
+
+		if (!isxdigit((unsigned char)ch) && ch != '-')
+			return 0;
+		out[i] = ch;
+	}
+	out[len] = '\0';
+	return 1;
+}
+
+void cgroups_describe(const char *path, struct cgroup_desc *d)
+{
+	static const char *const unit_suffixes[] = { ".service", ".scope", ".slice", ".socket",
+						     ".mount", ".swap" };
+
+	memset(d, 0, sizeof(*d));
+	for (const char *c = path; *c; ) {
+		size_t n;
+
+		while (*c == '/')
+			c++;
+		n = strcspn(c, "/");
+		if (!n)
+			break;
+		for (size_t i = 0; i < sizeof(unit_suffixes) / sizeof(unit_suffixes[0]); i++)
+			/* the innermost unit that is not a slice, else the innermost slice */
+			if (has_suffix(c, n, unit_suffixes[i]) && n < sizeof(d->unit) &&
+			    (strcmp(unit_suffixes[i], ".slice") || !d->unit[0] ||
+			     has_suffix(d->unit, strlen(d->unit), ".slice")))
+				snprintf(d->unit, sizeof(d->unit), "%.*s", (int)n, c);
+		pod_uid_of(c, n, d->pod_uid);
+		container_id_of(c, n, d->container_id);
+		c += n;
+	}
+}
+
+struct cgroup_filter {
+	long depth;
+	regex_t *include, *exclude;
+	size_t ninclude, nexclude;
+};
+
+static regex_t *compile_all(char **patterns, size_t n, const char *what, char *err, size_t errlen)
+{
+	regex_t *re = xcalloc(n, sizeof(*re));
+
+	for (size_t i = 0; i < n; i++) {
+		int rc = regcomp(&re[i], patterns[i], REG_EXTENDED | REG_NOSUB);
+
+		if (rc) {
+			char msg[128];
+
+			regerror(rc, &re[i], msg, sizeof(msg));
+			snprintf(err, errlen, "cgroups.%s: \"%s\": %s", what, patterns[i], msg);
+			while (i--)
+				regfree(&re[i]);
+			free(re);
+			return NULL;
+		}
+	}
+	return re;
+}
+
+struct cgroup_filter *cgroups_filter_new(long depth, char **include, size_t ninclude,
+					 char **exclude, size_t nexclude, char *err, size_t errlen)
+{
+	struct cgroup_filter *f = xcalloc(1, sizeof(*f));
+
+	f->depth = depth;
+	f->include = compile_all(include, ninclude, "include", err, errlen);
+	f->ninclude = f->include ? ninclude : 0;
+	f->exclude = f->include ? compile_all(exclude, nexclude, "exclude", err, errlen) : NULL;
+	f->nexclude = f->exclude ? nexclude : 0;
+	if (!f->include || !f->exclude) {
+		cgroups_filter_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void cgroups_filter_free(struct cgroup_filter *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->ninclude; i++)
+		regfree(&f->include[i]);
+	for (size_t i = 0; i < f->nexclude; i++)
+		regfree(&f->exclude[i]);
+	free(f->include);
+	free(f->exclude);
+	free(f);
+}
+
+static int matches_any(const regex_t *re, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (regexec(&re[i], path, 0, NULL, 0) == 0)
+			return 1;
+	return 0;
+}
+
+const char *cgroups_label(const struct cgroup_filter *f, const char *path, char *buf, size_t size)
+{
+	const char *p = path;
+
+	if ((f->ninclude && !matches_any(f->include, f->ninclude, path)) ||
+	    matches_any(f->exclude, f->nexclude, path))
+		return "";
+	if (f->depth <= 0)
+		return path;
+	/* "/a/b/c" at depth 2 is "/a/b" */
+	for (long level = 0; level < f->depth && *p; level++) {
+		p++;
+		p += strcspn(p, "/");
+	}
+	snprintf(buf, size, "%.*s", (int)(p - path), path);
+	return buf[0] ? buf : "/";
 }

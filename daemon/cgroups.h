@@ -32,6 +32,21 @@ void cgroups_expire(time_t now, time_t grace);
 
 /* The v2 path of a process from /proc/PID/cgroup ("0::/path"); -errno when gone. */
 int cgroups_path_of_pid(pid_t pid, char *out, size_t size);
+/* What a cgroup path says about its workload; "" where it says nothing. */
+struct cgroup_desc {
+	char unit[256];		/* the innermost systemd unit: nginx.service, cri-containerd-<id>.scope */
+	char pod_uid[64];	/* Kubernetes pod UID, with dashes (the systemd driver writes _) */
+	char container_id[65];	/* containerd, CRI-O, Docker or Podman container id */
+};
+
+void cgroups_describe(const char *path, struct cgroup_desc *d);
+/* The label for a path: the first depth levels of it (0: all); "" when excluded by the patterns. */
+struct cgroup_filter;
+struct cgroup_filter *cgroups_filter_new(long depth, char **include, size_t ninclude,
+					 char **exclude, size_t nexclude, char *err, size_t errlen);
+const char *cgroups_label(const struct cgroup_filter *f, const char *path, char *buf, size_t size);
+void cgroups_filter_free(struct cgroup_filter *f);
+
 /* The mount point of the v2 hierarchy found in a mountinfo file (for tests); -ENOENT if none. */
 int cgroups_find_mount(const char *mountinfo, char *out, size_t size);
 

@@ -14,7 +14,7 @@
 #include "config.h"
 #include "log.h"
 
-enum key_type { KEY_STRING, KEY_BOOL, KEY_DURATION, KEY_COUNT, KEY_FILE };
+enum key_type { KEY_STRING, KEY_BOOL, KEY_DURATION, KEY_COUNT, KEY_FILE, KEY_LIST };
 
 struct key_spec {
 	const char *section;
@@ -38,6 +38,10 @@ static const struct key_spec config_keys[] = {
 	KEY("bpf", "stats_enabled", KEY_BOOL, bpf_stats),
 	KEY("cgroups", "root", KEY_STRING, cgroup_root),
 	KEY("cgroups", "grace_period", KEY_DURATION, grace_period),
+	KEY("cgroups", "depth", KEY_COUNT, cgroup_depth),
+	KEY("cgroups", "include", KEY_LIST, cgroup_include),
+	KEY("cgroups", "exclude", KEY_LIST, cgroup_exclude),
+	KEY("series", "max_per_family", KEY_COUNT, max_series),
 	KEY("service", "user", KEY_STRING, user),
 	{ NULL, NULL, KEY_STRING, 0 },
 };
@@ -68,12 +72,24 @@ void config_defaults(struct config *c)
 		.bpf_stats = false,
 		.cgroup_root = xstrdup(""),
 		.grace_period = 300,
+		.max_series = 10000,
 		.user = xstrdup(""),
 	};
 }
 
+static void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
 void config_free(struct config *c)
 {
+	strlist_free(&c->cgroup_include);
+	strlist_free(&c->cgroup_exclude);
 	free(c->listen_address);
 	free(c->telemetry_path);
 	free(c->web_config_file);
@@ -169,11 +185,42 @@ static int is_plain_keyword(const yaml_event_t *ev)
 	       (!strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "null") || !strcmp(v, "~"));
 }
 
+/* A list of strings: its SEQUENCE_START given. */
+static int set_list(struct parser *p, struct strlist *l, const struct key_spec *k, yaml_event_t *open)
+{
+	yaml_event_t ev;
+
+	if (open->type != YAML_SEQUENCE_START_EVENT)
+		return fail(p, &open->start_mark, "%s.%s: expected a list of strings, found %s",
+			    k->section, k->key, event_name(open->type));
+	strlist_free(l);
+	for (;;) {
+		if (next(p, &ev))
+			return -1;
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			return 0;
+		}
+		if (ev.type != YAML_SCALAR_EVENT) {
+			int err = fail(p, &ev.start_mark, "%s.%s: expected a string, found %s",
+				       k->section, k->key, event_name(ev.type));
+
+			yaml_event_delete(&ev);
+			return err;
+		}
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+		l->v[l->n++] = xstrdup((const char *)ev.data.scalar.value);
+		yaml_event_delete(&ev);
+	}
+}
+
 static int set_value(struct parser *p, void *base, const struct key_spec *k, yaml_event_t *ev)
 {
 	const char *v = (const char *)ev->data.scalar.value;
 	void *field = (char *)base + k->offset;
 
+	if (k->type == KEY_LIST)
+		return set_list(p, field, k, ev);
 	if (ev->type != YAML_SCALAR_EVENT)
 		return fail(p, &ev->start_mark, "%s.%s: expected %s, found %s", k->section, k->key,
 			    k->type == KEY_BOOL ? "true or false" : "a scalar", event_name(ev->type));
@@ -204,12 +251,14 @@ static int set_value(struct parser *p, void *base, const struct key_spec *k, yam
 
 		errno = 0;
 		n = strtol(v, &end, 10);
-		if (errno || end == v || *end || n < 1 || n > 100000)
-			return fail(p, &ev->start_mark, "%s.%s: expected a number from 1 to 100000, found \"%s\"",
+		if (errno || end == v || *end || n < 0 || n > 100000)
+			return fail(p, &ev->start_mark, "%s.%s: expected a number from 0 to 100000, found \"%s\"",
 				    k->section, k->key, v);
 		*(long *)field = n;
 		return 0;
 	}
+	case KEY_LIST:
+		return 0;	/* handled above */
 	case KEY_DURATION: {
 		long d = config_parse_duration(v);
 
@@ -465,7 +514,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	static const struct section sections[] = {
 		{ "web", config_section }, { "log", config_section },
 		{ "probes", config_section }, { "bpf", config_section },
-		{ "cgroups", config_section }, { "service", config_section },
+		{ "cgroups", config_section }, { "series", config_section },
+		{ "service", config_section },
 		{ NULL, NULL },
 	};
 
@@ -500,6 +550,10 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 	}
 	if (c->grace_period <= 0) {
 		snprintf(err, errlen, "cgroups.grace_period must be positive");
+		return -1;
+	}
+	if (c->max_connections < 1) {
+		snprintf(err, errlen, "web.max_connections must be at least 1");
 		return -1;
 	}
 	if (c->timeout <= 0) {

@@ -5,6 +5,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct strlist {
+	char **v;
+	size_t n;
+};
+
 struct config {
 	char *listen_address;	/* web.listen_address */
 	char *telemetry_path;	/* web.telemetry_path */
@@ -19,6 +24,10 @@ struct config {
 	bool bpf_stats;		/* bpf.stats_enabled: BPF run time per program while running */
 	char *cgroup_root;	/* cgroups.root: "" finds the v2 mount */
 	long grace_period;	/* cgroups.grace_period, seconds */
+	long cgroup_depth;	/* cgroups.depth: label paths cut to this many levels; 0 keeps all */
+	struct strlist cgroup_include;	/* cgroups.include: regexes; none = every cgroup */
+	struct strlist cgroup_exclude;	/* cgroups.exclude: regexes */
+	long max_series;	/* series.max_per_family: more are folded into one; 0 = no limit */
 	char *user;		/* service.user: switch to this user once set up; "" stays */
 };
 

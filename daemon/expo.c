@@ -139,17 +139,76 @@ static void render_value(struct buf *out, double v)
 	}
 }
 
+/* The labels of a sample with every value replaced by "overflow": {a="x",b="y"} -> {a="overflow",b="overflow"}. */
+static char *overflow_labels(const char *labels)
+{
+	struct buf b = { 0 };
+
+	buf_append(&b, "", 0);
+	for (const char *p = labels; *p; ) {
+		const char *eq = strstr(p, "=\"");
+
+		if (!eq)
+			break;
+		buf_append(&b, p, (size_t)(eq - p));
+		buf_append(&b, "=\"overflow\"", sizeof("=\"overflow\"") - 1);
+		/* skip the escaped value */
+		for (p = eq + 2; *p && *p != '"'; p++)
+			if (*p == '\\' && p[1])
+				p++;
+		if (*p)
+			p++;
+		if (*p == ',' || *p == '}')
+			buf_append(&b, p++, 1);
+	}
+	return b.data;
+}
+
+size_t expo_merge(struct expo *e)
+{
+	size_t w = 0, in_family = 0;
+
+	qsort(e->samples, e->n, sizeof(*e->samples), sample_cmp);
+	e->folded = 0;
+	for (size_t i = 0; i < e->n; i++) {
+		struct sample *s = &e->samples[i];
+
+		if (w && e->samples[w - 1].family == s->family && !strcmp(e->samples[w - 1].labels, s->labels)) {
+			if (!s->family->info)
+				e->samples[w - 1].value += s->value;
+			free(s->labels);
+			continue;
+		}
+		in_family = w && e->samples[w - 1].family == s->family ? in_family + 1 : 1;
+		if (e->max_series && in_family > e->max_series && s->labels[0]) {
+			char *ov = overflow_labels(s->labels);
+			struct sample *last = &e->samples[w - 1];
+
+			e->folded++;
+			free(s->labels);
+			if (in_family == e->max_series + 1) {	/* the first one over: it becomes the fold */
+				s->labels = ov;
+				e->samples[w++] = *s;
+			} else {
+				free(ov);
+				last->value += s->value;
+			}
+			continue;
+		}
+		e->samples[w++] = *s;
+	}
+	e->n = w;
+	return e->folded;
+}
+
 void expo_render(struct expo *e, struct buf *out, enum expo_format format)
 {
 	const struct family *last = NULL;
 
-	qsort(e->samples, e->n, sizeof(*e->samples), sample_cmp);
+	expo_merge(e);
 	for (size_t i = 0; i < e->n; i++) {
 		struct sample *s = &e->samples[i];
-		double v = s->value;
 
-		while (i + 1 < e->n && sample_cmp(s, &e->samples[i + 1]) == 0)
-			v += e->samples[++i].value;
 		if (s->family != last) {
 			const char *name = s->family->name;
 			size_t len = strlen(name);
@@ -165,7 +224,7 @@ void expo_render(struct expo *e, struct buf *out, enum expo_format format)
 				   s->family->type == METRIC_COUNTER ? "counter" : "gauge");
 		}
 		buf_printf(out, "%s%s ", s->family->name, s->labels);
-		render_value(out, v);
+		render_value(out, s->value);
 		buf_append(out, "\n", 1);
 	}
 	if (format == EXPO_OPENMETRICS)

@@ -23,6 +23,7 @@ struct family {
 	const char *name;
 	enum metric_type type;
 	const char *help;
+	int info;		/* an info gauge: equal series are one, of value 1, not a sum */
 };
 
 struct label {
@@ -40,6 +41,8 @@ struct sample {
 struct expo {
 	struct sample *samples;
 	size_t n, cap;
+	size_t max_series;	/* per family, 0 for no limit; the rest fold into one "overflow" series */
+	size_t folded;		/* series folded by the last render */
 };
 
 void expo_add(struct expo *e, const struct family *f, double value,
@@ -49,7 +52,12 @@ enum expo_format {
 	EXPO_OPENMETRICS,	/* application/openmetrics-text; version=1.0.0 */
 };
 
-/* Sorts by family name then labels, sums samples with equal labels, appends the text to out. */
+/*
+ * Sorts by family name then labels, sums samples with equal labels, folds
+ * series past max_series; returns how many were folded.  Rendering merges too.
+ */
+size_t expo_merge(struct expo *e);
+/* Appends the text of the merged samples to out. */
 void expo_render(struct expo *e, struct buf *out, enum expo_format format);
 void expo_reset(struct expo *e);
 void expo_free(struct expo *e);

@@ -11,6 +11,7 @@
 #include "cgroups.h"
 #include "guests.h"
 #include "log.h"
+#include "machined.h"
 
 static struct guest *guests;
 
@@ -53,19 +54,33 @@ static char *parse_name_opts(const char *opts)
 	return name;
 }
 
-char *guest_name_from_cmdline(const char *args, size_t len)
+char *guest_cmdline_value(const char *args, size_t len, const char *flag)
 {
 	const char *end = args + len;
+	size_t fl = strlen(flag);
 
 	for (const char *a = args; a < end; a += strlen(a) + 1) {
 		const char *next = a + strlen(a) + 1;
 
-		if (strcmp(a, "-name") && strcmp(a, "--name"))
-			continue;
-		if (next < end)
-			return parse_name_opts(next);
+		if (!strncmp(a, flag, fl) && a[fl] == '=' && a[fl + 1])
+			return xstrdup(a + fl + 1);
+		if (!strcmp(a, flag) && next < end && *next)
+			return xstrdup(next);
 	}
 	return NULL;
+}
+
+char *guest_name_from_cmdline(const char *args, size_t len)
+{
+	char *opts = guest_cmdline_value(args, len, "-name"), *name;
+
+	if (!opts)
+		opts = guest_cmdline_value(args, len, "--name");
+	if (!opts)
+		return NULL;
+	name = parse_name_opts(opts);
+	free(opts);
+	return name;
 }
 
 static int hexval(int c)
@@ -202,41 +217,68 @@ static int read_start_time(pid_t pid, unsigned long long *start)
 	return 0;
 }
 
+/* The naming chain, first hit wins: machined, libvirt's cgroup, QEMU -name, Firecracker --id, comm-pid. */
+static void guest_name(struct guest *g, const char *comm, const char *args, ssize_t n)
+{
+	const struct machine *m = machined_lookup(g->pid);
+	char *uuid = n > 0 ? guest_cmdline_value(args, (size_t)n, "-uuid") : NULL;
+
+	free(g->domain);
+	free(g->uuid);
+	g->domain = NULL;
+	g->uuid = xstrdup(m && m->uuid[0] ? m->uuid : uuid ? uuid : "");
+	free(uuid);
+	if (m) {
+		g->name_source = "machined";
+		g->domain = xstrdup(m->name);
+		return;
+	}
+	g->name_source = "libvirt-cgroup";
+	if ((g->domain = guest_name_from_cgroup(g->cgroup)))
+		return;
+	g->name_source = "qemu-name";
+	if (n > 0 && (g->domain = guest_name_from_cmdline(args, (size_t)n)))
+		return;
+	g->name_source = "firecracker-id";
+	if (n > 0 && !strcmp(g->vmm, "firecracker") &&
+	    (g->domain = guest_cmdline_value(args, (size_t)n, "--id")))
+		return;
+	g->name_source = "comm-pid";
+	g->domain = xasprintf("%s-%d", comm, (int)g->pid);
+}
+
+static ssize_t read_cmdline(pid_t pid, char *args, size_t size)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	return read_proc(path, args, size);
+}
+
 static struct guest *guest_load(pid_t pid, unsigned long long start)
 {
-	char path[64], comm[64], cgroup[PATH_MAX], args[8192];
+	char comm[64], cgroup[PATH_MAX], args[8192];
 	struct guest *g;
-	ssize_t n;
 
 	if (read_comm(pid, pid, comm, sizeof(comm)) < 0)
 		return NULL;
 	if (cgroups_path_of_pid(pid, cgroup, sizeof(cgroup)) < 0)
 		snprintf(cgroup, sizeof(cgroup), "unknown");
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	n = read_proc(path, args, sizeof(args));
-
 	g = xcalloc(1, sizeof(*g));
 	g->pid = pid;
 	g->start_time = start;
 	g->cgroup = xstrdup(cgroup);
 	g->vmm = guest_vmm_from_comm(comm);
-	g->name_source = "qemu-name";
-	g->domain = n > 0 ? guest_name_from_cmdline(args, (size_t)n) : NULL;
-	if (!g->domain) {
-		g->name_source = "libvirt-cgroup";
-		g->domain = guest_name_from_cgroup(cgroup);
-	}
-	if (!g->domain) {
-		g->name_source = "comm-pid";
-		g->domain = xasprintf("%s-%d", comm, (int)pid);
-	}
-	log_debug("guest pid %d: domain \"%s\", vmm %s, cgroup %s", (int)pid, g->domain, g->vmm, g->cgroup);
+	guest_name(g, comm, args, read_cmdline(pid, args, sizeof(args)));
+	log_debug("guest pid %d: domain \"%s\" (%s), vmm %s, cgroup %s", (int)pid, g->domain,
+		  g->name_source, g->vmm, g->cgroup);
 	return g;
 }
 
 static void guest_free(struct guest *g)
 {
 	free(g->domain);
+	free(g->uuid);
 	free(g->cgroup);
 	free(g);
 }
@@ -252,6 +294,13 @@ const struct guest *guests_lookup(pid_t pid)
 		if (g->pid != pid)
 			continue;
 		if (g->start_time == start) {
+			/* registered with machined since it was first named */
+			if (strcmp(g->name_source, "machined") && machined_lookup(pid)) {
+				char comm[64], args[8192];
+
+				if (read_comm(pid, pid, comm, sizeof(comm)) == 0)
+					guest_name(g, comm, args, read_cmdline(pid, args, sizeof(args)));
+			}
 			g->used = 1;
 			return g;
 		}

@@ -9,9 +9,11 @@ struct guest {
 	pid_t pid;
 	unsigned long long start_time;	/* /proc/PID/stat field 22: tells a reused pid */
 	char *domain;
+	char *uuid;			/* "" when unknown */
 	char *cgroup;
 	const char *vmm;
-	const char *name_source;	/* where domain came from: qemu-name, libvirt-cgroup, comm-pid */
+	/* where domain came from: machined, libvirt-cgroup, qemu-name, firecracker-id, comm-pid */
+	const char *name_source;
 	int used;			/* seen in the current collection */
 	struct guest *next;
 };
@@ -30,6 +32,8 @@ int guests_vcpu_label(pid_t pid, pid_t tid, char *out, size_t size);
 
 /* Parsers, exposed for the unit tests. */
 char *guest_name_from_cmdline(const char *args, size_t len);
+/* The value after a flag (or "FLAG=VALUE") in a NUL-separated command line, or NULL. */
+char *guest_cmdline_value(const char *args, size_t len, const char *flag);
 char *guest_name_from_cgroup(const char *path);
 int guest_vcpu_from_comm(const char *comm);
 const char *guest_vmm_from_comm(const char *comm);

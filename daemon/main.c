@@ -17,6 +17,7 @@
 #include "guests.h"
 #include "http.h"
 #include "log.h"
+#include "machined.h"
 #include "metrics.h"
 #include "privs.h"
 #include "probes.h"
@@ -111,6 +112,7 @@ static void replace(char **field, const char *value)
 static int configure(const struct options *o, struct settings *s, char *err, size_t errlen)
 {
 	struct config *cfg = &s->cfg;
+	struct cgroup_filter *filter;
 	char host[256], port[16];
 
 	config_defaults(cfg);
@@ -127,7 +129,10 @@ static int configure(const struct options *o, struct settings *s, char *err, siz
 		return -1;
 	if (cfg->web_config_file[0] && web_config_load(&s->web, cfg->web_config_file, err, errlen) < 0)
 		return -1;
-	return 0;
+	filter = cgroups_filter_new(cfg->cgroup_depth, cfg->cgroup_include.v, cfg->cgroup_include.n,
+				    cfg->cgroup_exclude.v, cfg->cgroup_exclude.n, err, errlen);
+	cgroups_filter_free(filter);
+	return filter ? 0 : -1;
 }
 
 static void settings_free(struct settings *s)
@@ -197,7 +202,7 @@ static void reload(const struct options *o, struct settings *cur)
 	/* what the restart-bound settings were stays in force */
 	replace(&next.cfg.listen_address, cur->cfg.listen_address);
 	apply_log_level(&next.cfg);
-	metrics_configure(&next.cfg);
+	metrics_configure(&next.cfg, err, sizeof(err));	/* compiled once already in configure() */
 	settings_free(cur);
 	*cur = next;
 	log_info("configuration reloaded");
@@ -299,13 +304,17 @@ int main(int argc, char **argv)
 	}
 	if (cgroups_init(cur.cfg.cgroup_root) < 0)
 		goto out_signals;
+	machined_init();	/* optional: VMs are named without it */
 	hs = http_settings_of(&cur);
 	if (http_init(&hs) < 0)
 		goto out_cgroups;
 	sd_notify(0, "STATUS=loading and attaching BPF programs");
 	if (probes_init(&cur.cfg) < 0)
 		goto out_http;
-	metrics_init(&cur.cfg);
+	if (metrics_init(&cur.cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out_metrics;
+	}
 	if (privs_drop(cur.cfg.user, probes_unprivileged_ok) < 0)
 		goto out_metrics;
 	log_info("ready");
@@ -320,6 +329,7 @@ out_metrics:
 out_http:
 	http_fini();
 out_cgroups:
+	machined_fini();
 	cgroups_fini();
 out_signals:
 	close(sigfd);

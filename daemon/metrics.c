@@ -1,6 +1,7 @@
 /* metrics.c: every metric family, and the scrape-time walk from BPF maps to samples. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +18,15 @@
 #include "fpu_exporter.h"
 #include "guests.h"
 #include "log.h"
+#include "machined.h"
 #include "metrics.h"
 #include "probes.h"
 #include "version.h"
 #include "xstate.h"
 
-#define COUNTER(var, name, help) static const struct family var = { name, METRIC_COUNTER, help }
-#define GAUGE(var, name, help) static const struct family var = { name, METRIC_GAUGE, help }
+#define COUNTER(var, name, help) static const struct family var = { name, METRIC_COUNTER, help, 0 }
+#define GAUGE(var, name, help) static const struct family var = { name, METRIC_GAUGE, help, 0 }
+#define INFO(var, name, help) static const struct family var = { name, METRIC_GAUGE, help, 1 }
 
 COUNTER(f_regs_activated, "fpu_regs_activated_total",
 	"FPU register loads for tasks of the cgroup (x86_fpu_regs_activated).");
@@ -53,9 +56,11 @@ COUNTER(f_guest_xstate_saves, "fpu_guest_xstate_saves_total",
 	"by the guest XSTATE_BV just saved.");
 COUNTER(f_guest_component_saves, "fpu_guest_xstate_component_saves_total",
 	"Saves of guest FPU state in which the XSAVE component was live.");
-GAUGE(f_guest_info, "fpu_guest_info",
-	"One per running VM: its process, cgroup and VMM.");
-GAUGE(f_build_info, "fpu_exporter_build_info",
+INFO(f_guest_info, "fpu_guest_info",
+	"One per running VM: its process, cgroup, VMM and, where known, UUID.");
+INFO(f_cgroup_info, "fpu_cgroup_info",
+	"One per cgroup in the data series: its systemd unit, Kubernetes pod UID and container id.");
+INFO(f_build_info, "fpu_exporter_build_info",
 	"Version of the exporter, of libbpf, and the running kernel.");
 GAUGE(f_probe_attached, "fpu_exporter_probe_attached",
 	"1 when the probe is attached, 0 when not (the log says why).");
@@ -69,6 +74,8 @@ GAUGE(f_map_capacity, "fpu_exporter_map_capacity",
 	"Maximum entries of the BPF map.");
 COUNTER(f_map_full, "fpu_exporter_map_full_total",
 	"Events not counted because the BPF map was full.");
+GAUGE(f_series_folded, "fpu_exporter_series_folded",
+	"Series folded into overflow series at this scrape (series.max_per_family reached).");
 GAUGE(f_scrape_duration, "fpu_exporter_scrape_duration_seconds",
 	"Time this scrape took to read the maps and resolve names.");
 COUNTER(f_scrapes, "fpu_exporter_scrapes_total",
@@ -84,6 +91,7 @@ GAUGE(f_max_fds, "process_max_fds", "Maximum number of open file descriptors.");
 
 static struct {
 	time_t grace;
+	struct cgroup_filter *filter;
 	int ncpus;
 	__u64 *percpu;		/* one lookup's per-CPU values */
 	void *keys;		/* one map's keys, collected before reading */
@@ -107,9 +115,19 @@ static int map_fd(enum map_id id)
 	}
 }
 
-void metrics_configure(const struct config *cfg)
+int metrics_configure(const struct config *cfg, char *err, size_t errlen)
 {
+	struct cgroup_filter *f = cgroups_filter_new(cfg->cgroup_depth, cfg->cgroup_include.v,
+						     cfg->cgroup_include.n, cfg->cgroup_exclude.v,
+						     cfg->cgroup_exclude.n, err, errlen);
+
+	if (!f)
+		return -1;
+	cgroups_filter_free(m.filter);
+	m.filter = f;
 	m.grace = cfg->grace_period;
+	m.scratch.max_series = (size_t)cfg->max_series;
+	return 0;
 }
 
 static double read_boot_time(void)
@@ -126,7 +144,7 @@ static double read_boot_time(void)
 	return t;
 }
 
-void metrics_init(const struct config *cfg)
+int metrics_init(const struct config *cfg, char *err, size_t errlen)
 {
 	static const char *const names[NMAPS] = {
 		[MAP_CGROUP_EVENTS] = "cgroup_events",
@@ -135,7 +153,6 @@ void metrics_init(const struct config *cfg)
 	};
 	struct utsname u;
 
-	metrics_configure(cfg);
 	m.boot_time = read_boot_time();
 	m.ticks = sysconf(_SC_CLK_TCK);
 	m.ncpus = libbpf_num_possible_cpus();
@@ -151,6 +168,7 @@ void metrics_init(const struct config *cfg)
 		if (bpf_obj_get_info_by_fd(map_fd((enum map_id)i), &info, &len) == 0)
 			m.maps[i].capacity = info.max_entries;
 	}
+	return metrics_configure(cfg, err, errlen);
 }
 
 int metrics_map_stats(const struct map_stat **out)
@@ -161,6 +179,7 @@ int metrics_map_stats(const struct map_stat **out)
 
 void metrics_fini(void)
 {
+	cgroups_filter_free(m.filter);
 	free(m.percpu);
 	free(m.keys);
 	expo_free(&m.scratch);
@@ -210,11 +229,21 @@ static void add_components(struct expo *e, const struct family *f, struct label 
 	}
 }
 
-static void add_cgroup_event(struct expo *e, const struct cgroup_event_key *k, const char *cgroup,
+static void add_cgroup_event(struct expo *e, const struct cgroup_event_key *k, const char *path,
 			     __u64 count)
 {
+	char buf[PATH_MAX], xf[19];
+	const char *cgroup = cgroups_label(m.filter, path, buf, sizeof(buf));
 	struct label l[2] = { { "cgroup", cgroup }, { NULL, NULL } };
-	char xf[19];
+	struct cgroup_desc d;
+
+	if (!cgroup[0])
+		return;	/* excluded */
+	cgroups_describe(cgroup, &d);
+	struct label info[] = { { "cgroup", cgroup }, { "unit", d.unit }, { "pod_uid", d.pod_uid },
+				{ "container_id", d.container_id } };
+
+	expo_add(e, &f_cgroup_info, 1, 4, info);
 
 	switch (k->event) {
 	case EV_REGS_ACTIVATED:
@@ -334,10 +363,10 @@ static void collect_guest_info(struct expo *e)
 		if (!g->used)
 			continue;
 		snprintf(pid, sizeof(pid), "%d", (int)g->pid);
-		struct label l[] = { { "domain", g->domain }, { "pid", pid },
-				     { "cgroup", g->cgroup }, { "vmm", g->vmm } };
+		struct label l[] = { { "domain", g->domain }, { "pid", pid }, { "cgroup", g->cgroup },
+				     { "vmm", g->vmm }, { "uuid", g->uuid } };
 
-		expo_add(e, &f_guest_info, 1, 4, l);
+		expo_add(e, &f_guest_info, 1, 5, l);
 	}
 }
 
@@ -437,6 +466,7 @@ void metrics_render(struct buf *out, enum expo_format format)
 		expo_add(&m.scratch, &f_scrapes, (double)m.scrapes[f], 1, l);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	expo_add(&m.scratch, &f_series_folded, (double)expo_merge(&m.scratch), 0, NULL);
 	expo_add(&m.scratch, &f_scrape_duration,
 		 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, 0, NULL);
 	expo_render(&m.scratch, out, format);

@@ -5,9 +5,10 @@
 #include "config.h"
 #include "expo.h"
 
-void metrics_init(const struct config *cfg);
-/* Settings a reload may change. */
-void metrics_configure(const struct config *cfg);
+/* -1 with a message in err for settings that do not compile (cgroup patterns). */
+int metrics_init(const struct config *cfg, char *err, size_t errlen);
+/* Settings a reload may change; -1 with err keeps the old ones. */
+int metrics_configure(const struct config *cfg, char *err, size_t errlen);
 /* Renders the whole exposition into out; also drops map entries of exited threads and removed cgroups. */
 void metrics_render(struct buf *out, enum expo_format format);
 /* What the last collection found in each BPF map (enum map_id order). */

@@ -60,6 +60,7 @@ static cJSON *guests_json(void)
 
 		cJSON_AddStringToObject(o, "domain", g->domain);
 		cJSON_AddStringToObject(o, "name_source", g->name_source);
+		cJSON_AddStringToObject(o, "uuid", g->uuid);
 		cJSON_AddNumberToObject(o, "pid", g->pid);
 		cJSON_AddStringToObject(o, "vmm", g->vmm);
 		cJSON_AddStringToObject(o, "cgroup", g->cgroup);

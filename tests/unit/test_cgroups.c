@@ -101,11 +101,81 @@ static void test_resolve_tree(void **state)
 	rmdir(root);
 }
 
+struct desc_case {
+	const char *path;
+	const char *unit, *pod_uid, *container_id;
+};
+
+#define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define UID "3f5e0c7a-1b2d-4e6f-8a9b-0c1d2e3f4a5b"
+#define UID_ "3f5e0c7a_1b2d_4e6f_8a9b_0c1d2e3f4a5b"
+
+static void test_describe(void **state)
+{
+	static const struct desc_case cases[] = {
+		/* systemd cgroup driver: containerd, CRI-O, Docker */
+		{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice/cri-containerd-" CID ".scope",
+		  "cri-containerd-" CID ".scope", UID, CID },
+		{ "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_ ".slice/crio-" CID ".scope",
+		  "crio-" CID ".scope", UID, CID },
+		{ "/kubepods.slice/kubepods-pod" UID_ ".slice/docker-" CID ".scope", "docker-" CID ".scope", UID, CID },
+		{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice",
+		  "kubepods-burstable-pod" UID_ ".slice", UID, "" },
+		/* cgroupfs driver: containerd, CRI-O, Docker */
+		{ "/kubepods/burstable/pod" UID "/" CID, "", UID, CID },
+		{ "/kubepods/besteffort/pod" UID "/" CID, "", UID, CID },
+		{ "/kubepods/pod" UID "/" CID, "", UID, CID },
+		/* plain Docker and Podman, systemd units, and nothing */
+		{ "/system.slice/docker-" CID ".scope", "docker-" CID ".scope", "", CID },
+		{ "/docker/" CID, "", "", CID },
+		{ "/machine.slice/libpod-" CID ".scope/container", "libpod-" CID ".scope", "", CID },
+		{ "/system.slice/nginx.service", "nginx.service", "", "" },
+		{ "/user.slice/user-1000.slice/session-4.scope", "session-4.scope", "", "" },
+		{ "/machine.slice/machine-qemu\\x2d1\\x2dweb.scope/libvirt/vcpu0", "machine-qemu\\x2d1\\x2dweb.scope", "", "" },
+		{ "/", "", "", "" },
+		{ "/kubepods/burstable/podnotauid/abc", "", "", "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cgroup_desc d;
+
+		cgroups_describe(cases[i].path, &d);
+		assert_string_equal(d.unit, cases[i].unit);
+		assert_string_equal(d.pod_uid, cases[i].pod_uid);
+		assert_string_equal(d.container_id, cases[i].container_id);
+	}
+}
+
+static void test_labels(void **state)
+{
+	char *inc[] = { "^/system\\.slice", "^/machine" }, *exc[] = { "docker" }, *bad[] = { "(" };
+	char buf[256], err[256];
+	struct cgroup_filter *all = cgroups_filter_new(0, NULL, 0, NULL, 0, err, sizeof(err));
+	struct cgroup_filter *f = cgroups_filter_new(2, inc, 2, exc, 1, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(all);
+	assert_non_null(f);
+	assert_string_equal(cgroups_label(all, "/a/b/c", buf, sizeof(buf)), "/a/b/c");
+	assert_string_equal(cgroups_label(f, "/system.slice/nginx.service/x", buf, sizeof(buf)),
+			    "/system.slice/nginx.service");
+	assert_string_equal(cgroups_label(f, "/machine.slice", buf, sizeof(buf)), "/machine.slice");
+	assert_string_equal(cgroups_label(f, "/user.slice/u", buf, sizeof(buf)), "");	/* not included */
+	assert_string_equal(cgroups_label(f, "/system.slice/docker-1.scope", buf, sizeof(buf)), "");
+	cgroups_filter_free(all);
+	cgroups_filter_free(f);
+	assert_null(cgroups_filter_new(0, bad, 1, NULL, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "cgroups.include: \"(\": "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_find_mount),
 		cmocka_unit_test(test_resolve_tree),
+		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_labels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,7 +53,12 @@ static void test_values(void **state)
 	(void)state;
 	assert_int_equal(load("web:\n  listen_address: \"127.0.0.1:9100\"\n  telemetry_path: /m\n"
 			      "probes:\n  kvm: false\n  sigreturn_compat: true\n"
-			      "cgroups:\n  grace_period: 2m\nlog:\n  level: debug\n", &c, err, sizeof(err)), 0);
+			      "cgroups:\n  grace_period: 2m\n  depth: 2\n  include: [\"^/system\", \"^/machine\"]\n"
+			      "series:\n  max_per_family: 50\nlog:\n  level: debug\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.cgroup_depth, 2);
+	assert_int_equal(c.cgroup_include.n, 2);
+	assert_string_equal(c.cgroup_include.v[1], "^/machine");
+	assert_int_equal(c.max_series, 50);
 	assert_string_equal(c.listen_address, "127.0.0.1:9100");
 	assert_string_equal(c.telemetry_path, "/m");
 	assert_false(c.probe_kvm);
@@ -107,7 +112,10 @@ static void test_bad_files(void **state)
 		{ "web: 3\n", "1:6: web: expected a mapping, found a scalar" },
 		{ "web:\n  listen_address: \"x\n", "3:1: found unexpected end of stream while scanning a quoted scalar" },
 		{ "web: {}\n---\nweb: {}\n", "2:1: only one YAML document is allowed" },
-		{ "web:\n  max_connections: 0\n", "2:20: web.max_connections: expected a number from 1 to 100000, found \"0\"" },
+		{ "web:\n  max_connections: -1\n", "2:20: web.max_connections: expected a number from 0 to 100000, found \"-1\"" },
+		{ "cgroups:\n  include: /a\n", "2:12: cgroups.include: expected a list of strings, found a scalar" },
+		{ "cgroups:\n  exclude: [[a]]\n", "2:13: cgroups.exclude: expected a string, found a list" },
+		{ "series:\n  max_per_family: lots\n", "2:19: series.max_per_family: expected a number from 0 to 100000, found \"lots\"" },
 		{ "web:\n  timeout: forever\n", "2:12: web.timeout: expected a duration such as 30s, 5m or 1h, found \"forever\"" },
 		{ "bpf:\n  stats_enabled: 1\n", "2:18: bpf.stats_enabled: expected true or false, found \"1\"" },
 		{ "service:\n  user: [a]\n", "2:9: service.user: expected a scalar, found a list" },
@@ -194,6 +202,11 @@ static void test_validate(void **state)
 	c.log_level = strdup("loud");
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
 	assert_string_equal(err, "log level \"loud\" is not one of error, warn, info, debug");
+	free(c.log_level);
+	c.log_level = strdup("info");
+	c.max_connections = 0;
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "web.max_connections must be at least 1");
 	config_free(&c);
 }
 

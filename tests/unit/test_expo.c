@@ -8,8 +8,8 @@
 
 #include "expo.h"
 
-static const struct family fam_b = { "b_total", METRIC_COUNTER, "B \\ things\nsecond line" };
-static const struct family fam_a = { "a_info", METRIC_GAUGE, "A info." };
+static const struct family fam_b = { "b_total", METRIC_COUNTER, "B \\ things\nsecond line", 0 };
+static const struct family fam_a = { "a_info", METRIC_GAUGE, "A info.", 1 };
 
 static void test_label_escaping(void **state)
 {
@@ -78,6 +78,62 @@ static void test_multiple_labels_in_given_order(void **state)
 	buf_free(&out);
 }
 
+static void test_openmetrics(void **state)
+{
+	struct expo e = { 0 };
+	struct buf out = { 0 };
+
+	(void)state;
+	expo_add(&e, &fam_b, 4, 0, NULL);
+	expo_render(&e, &out, EXPO_OPENMETRICS);
+	assert_string_equal(out.data,
+		"# HELP b B \\\\ things\\nsecond line\n"
+		"# TYPE b counter\n"
+		"b_total 4\n"
+		"# EOF\n");
+	expo_free(&e);
+	buf_free(&out);
+}
+
+static void test_info_not_summed(void **state)
+{
+	struct expo e = { 0 };
+	struct buf out = { 0 };
+	struct label l[] = { { "cgroup", "/x" } };
+
+	(void)state;
+	expo_add(&e, &fam_a, 1, 1, l);
+	expo_add(&e, &fam_a, 1, 1, l);
+	expo_render(&e, &out, EXPO_TEXT);
+	assert_non_null(strstr(out.data, "a_info{cgroup=\"/x\"} 1\n"));
+	expo_free(&e);
+	buf_free(&out);
+}
+
+static void test_overflow_folding(void **state)
+{
+	struct expo e = { .max_series = 2 };
+	struct buf out = { 0 };
+	const char *cg[] = { "/a", "/b", "/c\"q", "/d" };
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		struct label l[] = { { "cgroup", cg[i] }, { "reason", "bad_frame" } };
+
+		expo_add(&e, &fam_b, i + 1, 2, l);
+	}
+	expo_add(&e, &fam_a, 1, 0, NULL);	/* another family keeps its own count */
+	assert_int_equal(expo_merge(&e), 2);
+	expo_render(&e, &out, EXPO_TEXT);
+	assert_non_null(strstr(out.data,
+		"b_total{cgroup=\"/a\",reason=\"bad_frame\"} 1\n"
+		"b_total{cgroup=\"/b\",reason=\"bad_frame\"} 2\n"
+		"b_total{cgroup=\"overflow\",reason=\"overflow\"} 7\n"));
+	assert_non_null(strstr(out.data, "a_info 1\n"));
+	expo_free(&e);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -85,6 +141,9 @@ int main(void)
 		cmocka_unit_test(test_sorted_merged_rendering),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_multiple_labels_in_given_order),
+		cmocka_unit_test(test_openmetrics),
+		cmocka_unit_test(test_info_not_summed),
+		cmocka_unit_test(test_overflow_folding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

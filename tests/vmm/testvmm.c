@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define GUEST_MEM_SIZE	0x10000UL
@@ -48,10 +49,13 @@ struct vcpu {
 	unsigned long long fpu_reload;
 	pthread_t thread;
 	struct hold *hold;
+	const char *name_fmt;	/* thread name, %d the index */
 };
 
 struct opts {
 	const char *name;
+	const char *comm;	/* the process name, to pass for another VMM */
+	const char *vcpu_name;	/* printf format of vCPU thread names, %d the index */
 	const char *ready;
 	bool hold_threads;
 	int nr_vcpus;
@@ -61,9 +65,13 @@ struct opts {
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: testvmm -name guest=NAME[,opt=...] --runs N0,N1[,N2...]\n"
-		"               [--ready FILE] [--hold-threads]\n"
+		"usage: testvmm [-name guest=NAME[,opt=...]] --runs N0,N1[,N2...]\n"
+		"               [--ready FILE] [--hold-threads] [--comm NAME] [--vcpu-name FMT]\n"
+		"               [--id ID] [-uuid UUID]\n"
 		"  -name NAME|guest=NAME,...  accepted and ignored (QEMU style)\n"
+		"  --id ID, -uuid UUID        accepted and ignored (Firecracker, QEMU style)\n"
+		"  --comm NAME                process name, as another VMM's (default testvmm)\n"
+		"  --vcpu-name FMT            vCPU thread names, %%d the index (default \"CPU %%d/KVM\")\n"
 		"  --runs N0,N1,...           one vCPU per entry; vCPU i does N_i KVM_RUNs\n"
 		"  --ready FILE               write the result lines to FILE (atomically)\n"
 		"  --hold-threads             keep vCPU threads alive (idle) until exit\n");
@@ -136,6 +144,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			usage();
 		if (!strcmp(a, "-name"))
 			o->name = argv[++i];
+		else if (!strcmp(a, "--comm"))
+			o->comm = argv[++i];
+		else if (!strcmp(a, "--vcpu-name"))
+			o->vcpu_name = argv[++i];
+		else if (!strcmp(a, "--id") || !strcmp(a, "-uuid"))
+			i++;
 		else if (!strcmp(a, "--runs"))
 			o->nr_vcpus = parse_runs(argv[++i], o->runs);
 		else if (!strcmp(a, "--ready"))
@@ -143,8 +157,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		else
 			usage();
 	}
-	if (!o->name || !o->name[0] || !strcmp(o->name, "guest=") ||
+	if ((o->name && (!o->name[0] || !strcmp(o->name, "guest="))) ||
 	    o->nr_vcpus < 1 || (o->ready && !o->ready[0]))
+		usage();
+	if (!o->vcpu_name)
+		o->vcpu_name = "CPU %d/KVM";
+	else if (!strstr(o->vcpu_name, "%d") || strchr(strstr(o->vcpu_name, "%d") + 2, '%'))
 		usage();
 }
 
@@ -253,7 +271,7 @@ static void *vcpu_thread(void *arg)
 	char comm[16];
 	unsigned long long n;
 
-	snprintf(comm, sizeof(comm), "CPU %d/KVM", v->id);
+	snprintf(comm, sizeof(comm), v->name_fmt, v->id);
 	errno = pthread_setname_np(pthread_self(), comm);
 	if (errno)
 		die("pthread_setname_np");
@@ -418,6 +436,8 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	hold.enabled = o.hold_threads;
+	if (o.comm && prctl(PR_SET_NAME, o.comm, 0, 0, 0) < 0)
+		die("prctl PR_SET_NAME");
 
 	/* Block before spawning threads so only sigwait() sees them. */
 	sigemptyset(&sigs);
@@ -434,6 +454,7 @@ int main(int argc, char **argv)
 		vcpus[i].runs = o.runs[i];
 		vcpus[i].run_size = run_size;
 		vcpus[i].hold = &hold;
+		vcpus[i].name_fmt = o.vcpu_name;
 		vcpu_create(vm, &vcpus[i]);
 	}
 	for (i = 0; i < o.nr_vcpus; i++) {

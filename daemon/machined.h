@@ -1,0 +1,23 @@
+/* machined.h: VM names from systemd-machined over sd-bus, kept current by its signals. */
+#ifndef MACHINED_H
+#define MACHINED_H
+
+#include <sys/types.h>
+
+struct machine {
+	char *name;		/* the label: a libvirt machine's domain name, else machined's name */
+	char *uuid;		/* "" when machined has none */
+	pid_t leader;
+};
+
+/* Connects to the system bus; without machined the chain just goes on (0 either way). */
+int machined_init(void);
+void machined_fini(void);
+/* Takes in MachineNew/MachineRemoved; re-lists the machines when they changed. */
+void machined_refresh(void);
+/* The VM (class vm) whose leader is pid, or NULL. */
+const struct machine *machined_lookup(pid_t pid);
+/* "qemu-<id>-<name>" of a libvirt-qemu machine -> "<name>"; NULL otherwise (for tests). */
+char *machined_libvirt_name(const char *service, const char *name);
+
+#endif /* MACHINED_H */
