@@ -13,8 +13,9 @@ run_vmm() {
 	if [ -n "$cg" ]; then
 		mkdir -p "$V2$cg"
 		at_exit "(cd '$V2' && rmdir -p '${cg#/}' 2>/dev/null)"	# the parents it made too
-		run_in_cgroup "$cg" "$BUILD/tests/testvmm" --runs "$runs" --hold-threads --ready "$WORK/$tag" "$@" \
-			>/dev/null 2>&1 &
+		# exec all the way down, so $! is the VMM itself
+		(exec sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$V2$cg" \
+			"$BUILD/tests/testvmm" --runs "$runs" --hold-threads --ready "$WORK/$tag" "$@" >/dev/null 2>&1) &
 	else
 		"$BUILD/tests/testvmm" --runs "$runs" --hold-threads --ready "$WORK/$tag" "$@" >/dev/null 2>&1 &
 	fi

@@ -256,15 +256,54 @@ static int pid_unit(uint32_t pid, char *unit, size_t size)
 	return cgroup_unit(v1, unit, size);
 }
 
-/* Like manager_get_machine_by_pid(): by leader first, then by the pid's unit. */
-static struct machine *machine_by_pid(struct manager *m, uint32_t pid)
+/* The thread group (process) of a thread id, or 0. */
+static uint32_t pid_tgid(uint32_t tid)
+{
+	char path[64], buf[256];
+	uint32_t tgid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/status", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "Tgid: %" SCNu32, &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+static struct machine *machine_find_leader(struct manager *m, uint32_t pid)
 {
 	struct machine *mc;
-	char unit[256];
 
 	for (mc = m->machines; mc; mc = mc->next)
 		if (mc->leader == pid)
 			return mc;
+	return NULL;
+}
+
+/*
+ * Like manager_get_machine_by_pid(): by leader, then by the pid's unit. The
+ * threads of a leader count too: on a real host they share its scope, here
+ * the leader usually sits outside any machine cgroup.
+ */
+static struct machine *machine_by_pid(struct manager *m, uint32_t pid)
+{
+	struct machine *mc;
+	uint32_t tgid;
+	char unit[256];
+
+	mc = machine_find_leader(m, pid);
+	if (mc)
+		return mc;
+	tgid = pid_tgid(pid);
+	if (tgid && tgid != pid) {
+		mc = machine_find_leader(m, tgid);
+		if (mc)
+			return mc;
+	}
 	if (pid_unit(pid, unit, sizeof(unit)) < 0)
 		return NULL;
 	return machine_find_unit(m, unit);
