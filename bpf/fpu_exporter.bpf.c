@@ -143,6 +143,26 @@ int kvm_fpu_classic(struct kvm_fpu_args *args)
 	return count_kvm_fpu(args->load);
 }
 
+/* ---- cgroups: the path of a v2 cgroup as it is removed ---- */
+
+/*
+ * Runs only at rmdir.  A cgroup created and removed between two scrapes is
+ * named from here; the hierarchy walk would never have seen it.
+ */
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	struct removed_cgroup rc = {};
+	__u64 id;
+
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)	/* 0: the v2 hierarchy */
+		return 0;
+	id = BPF_CORE_READ(cgrp, kn, id);
+	bpf_probe_read_kernel_str(rc.path, sizeof(rc.path), path);
+	bpf_map_update_elem(&removed_cgroups, &id, &rc, BPF_ANY);
+	return 0;
+}
+
 /* ---- signals: frames set up, restored, and restores that failed ---- */
 
 SEC("tp_btf/signal_deliver")

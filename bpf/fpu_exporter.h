@@ -43,6 +43,12 @@ struct guest_xstate_key {
 	__u64 xfeatures;	/* guest XSTATE_BV right after the guest state was saved */
 };
 
+/* The last path of a removed cgroup v2 directory, for ids the daemon never saw alive. */
+#define CGROUP_PATH_MAX 256
+struct removed_cgroup {
+	char path[CGROUP_PATH_MAX];	/* relative to the v2 root, like "/system.slice/x.service" */
+};
+
 /* The maps that count, as indexes into map_full. */
 enum map_id { MAP_CGROUP_EVENTS, MAP_GUEST_XSTATES, MAP_VCPU_THREADS, MAP__COUNT };
 
@@ -50,5 +56,6 @@ enum map_id { MAP_CGROUP_EVENTS, MAP_GUEST_XSTATES, MAP_VCPU_THREADS, MAP__COUNT
 #define MAX_VCPU_THREADS	8192
 #define MAX_GUEST_XSTATES	4096
 #define MAX_SIGRETURN_RANGES	8
+#define MAX_REMOVED_CGROUPS	4096
 
 #endif /* FPU_EXPORTER_H */

@@ -32,6 +32,14 @@ struct {
 	__type(value, struct vcpu_thread);
 } vcpu_threads SEC(".maps");
 
+/* Paths of removed cgroups, so events of a short-lived cgroup still get its name. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_REMOVED_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct removed_cgroup);
+} removed_cgroups SEC(".maps");
+
 /* Updates refused because a map was full, indexed by enum map_id. */
 
 struct {

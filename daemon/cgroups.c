@@ -30,7 +30,9 @@ static struct {
 	struct cg_entry *buckets[CG_BUCKETS];
 	unsigned int scan;
 	int may_rescan;		/* one rescan per collection */
+	int scanned;		/* this collection has rescanned */
 	time_t last_scan;
+	int (*removed_lookup)(uint64_t id, char *path, size_t size);
 } cg;
 
 static struct cg_entry **bucket_of(uint64_t id)
@@ -175,6 +177,7 @@ static void rescan(void)
 	time_t now = time(NULL);
 
 	cg.may_rescan = 0;
+	cg.scanned = 1;
 	cg.last_scan = now;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_warn("cgroup v2 root %s: %s", cg.root, strerror(errno));
@@ -194,6 +197,7 @@ static void rescan(void)
 void cgroups_begin(time_t now, time_t rescan_every)
 {
 	cg.may_rescan = 1;
+	cg.scanned = 0;
 	if (now - cg.last_scan >= rescan_every)
 		rescan();	/* notices removed cgroups */
 }
@@ -201,19 +205,32 @@ void cgroups_begin(time_t now, time_t rescan_every)
 const char *cgroups_path(uint64_t id)
 {
 	struct cg_entry *e = entry_get(id, 0);
+	char rel[PATH_MAX];
 
 	if (e)	/* known, or known gone: ids are never reused */
 		return e->path;
-	if (!cg.may_rescan)
-		return NULL;
-	rescan();
-	e = entry_get(id, 0);
-	if (e)
+	if (cg.may_rescan) {
+		rescan();
+		if ((e = entry_get(id, 0)))
+			return e->path;
+	}
+	/* Removed since its event was counted: its rmdir may have told the path. */
+	if (cg.removed_lookup && cg.removed_lookup(id, rel, sizeof(rel)) == 0) {
+		e = entry_get(id, 1);
+		e->path = xstrdup(rel);
+		e->gone_since = time(NULL);
 		return e->path;
-	/* Existed when its event was counted, removed before this scan. */
-	e = entry_get(id, 1);
-	e->gone_since = time(NULL);
+	}
+	if (cg.scanned) {	/* the hierarchy as of this collection lacks it: gone */
+		e = entry_get(id, 1);
+		e->gone_since = time(NULL);
+	}
 	return NULL;
+}
+
+void cgroups_set_removed_lookup(int (*lookup)(uint64_t id, char *path, size_t size))
+{
+	cg.removed_lookup = lookup;
 }
 
 int cgroups_gone_for(uint64_t id, time_t now, time_t grace)

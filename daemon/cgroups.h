@@ -25,6 +25,8 @@ void cgroups_begin(time_t now, time_t rescan_every);
  * reused), so misses cannot storm.
  */
 const char *cgroups_path(uint64_t id);
+/* Where to ask for the last path of an id the hierarchy no longer has (the BPF side's rmdir record). */
+void cgroups_set_removed_lookup(int (*lookup)(uint64_t id, char *path, size_t size));
 /* True when the cgroup was found gone more than grace seconds ago. */
 int cgroups_gone_for(uint64_t id, time_t now, time_t grace);
 /* Drops cache entries of cgroups gone more than grace seconds ago. */

@@ -144,6 +144,17 @@ static double read_boot_time(void)
 	return t;
 }
 
+static int removed_cgroup_path(uint64_t id, char *path, size_t size)
+{
+	struct removed_cgroup rc;
+
+	if (bpf_map_lookup_elem(probes_maps()->removed_cgroups, &id, &rc))
+		return -1;
+	rc.path[sizeof(rc.path) - 1] = '\0';
+	snprintf(path, size, "%s", rc.path[0] ? rc.path : "/");
+	return 0;
+}
+
 int metrics_init(const struct config *cfg, char *err, size_t errlen)
 {
 	static const char *const names[NMAPS] = {
@@ -154,6 +165,7 @@ int metrics_init(const struct config *cfg, char *err, size_t errlen)
 	struct utsname u;
 
 	m.boot_time = read_boot_time();
+	cgroups_set_removed_lookup(removed_cgroup_path);
 	m.ticks = sysconf(_SC_CLK_TCK);
 	m.ncpus = libbpf_num_possible_cpus();
 	if (m.ncpus < 1)

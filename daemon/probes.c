@@ -51,6 +51,8 @@ static struct probe probe_table[] = {
 	  .toggles = T_COMPAT },
 	{ .tracepoint = "x86_fpu:x86_fpu_xstate_check_failed", .program = "xstate_check_failed", .fallback = NULL,
 	  .toggles = T_SIGNALS },
+	{ .tracepoint = "cgroup:cgroup_rmdir", .program = "cgroup_rmdir", .fallback = NULL,
+	  .toggles = T_FPU | T_SIGNALS },
 	{ .tracepoint = "signal:signal_generate", .program = "signal_generate", .fallback = NULL,
 	  .toggles = T_SIGNALS },
 };
@@ -305,6 +307,7 @@ int probes_init(const struct config *cfg)
 		.guest_xstates = bpf_map__fd(pr.skel->maps.guest_xstates),
 		.vcpu_threads = bpf_map__fd(pr.skel->maps.vcpu_threads),
 		.map_full = bpf_map__fd(pr.skel->maps.map_full),
+		.removed_cgroups = bpf_map__fd(pr.skel->maps.removed_cgroups),
 	};
 	return 0;
 fail:

@@ -20,6 +20,7 @@ struct probe_maps {
 	int guest_xstates;
 	int vcpu_threads;
 	int map_full;
+	int removed_cgroups;
 };
 
 /* Loads and attaches what the configuration enables; -errno (logged) when nothing can run. */

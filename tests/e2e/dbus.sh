@@ -25,13 +25,13 @@ _dbus_kill() {
 	pid=$(cat "$1")
 	rm -f "$1"
 	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
+	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < 50; i++)); do
 		_dbus_alive "$pid" || break
 		sleep 0.1
 	done
-	_dbus_alive "$pid" && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	! _dbus_alive "$pid" || kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	return 0
 }
 

@@ -11,7 +11,7 @@ promtool check metrics <"$WORK/m" >"$WORK/promtool.out" 2>&1 ||
 
 for probe in x86_fpu:x86_fpu_regs_deactivated x86_fpu:x86_fpu_regs_activated kvm:kvm_fpu \
 	signal:signal_deliver syscalls:sys_enter_rt_sigreturn x86_fpu:x86_fpu_xstate_check_failed \
-	signal:signal_generate x86_fpu:x86_fpu_copy_dst x86_fpu:x86_fpu_dropped; do
+	signal:signal_generate x86_fpu:x86_fpu_copy_dst x86_fpu:x86_fpu_dropped cgroup:cgroup_rmdir; do
 	v=$(metric_sum "$WORK/m" fpu_exporter_probe_attached "probe=\"$probe\"")
 	[ "$v" = 1 ] || fail "probe $probe attached=$v; log: $(cat "$WORK/daemon.log")"
 done

@@ -172,7 +172,7 @@ static int machine_signal(struct manager *m, struct machine *mc, const char *mem
 				  "so", mc->name, mc->path);
 }
 
-/* Adds a parsed machine; signals MachineNew once on the bus (bus may be NULL). */
+/* Adds a parsed machine; MachineNew goes out only once the bus is up (not for --machine). */
 static const char *machine_add(struct manager *m, struct machine *mc)
 {
 	struct machine **tail;
