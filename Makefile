@@ -16,7 +16,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev
-DEPS_TEST  := debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2
+DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
@@ -25,7 +25,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop \
 	       $(BUILD)/tests/sigloop32 $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin \
-	       $(BUILD)/tests/notify_recv \
+	       $(BUILD)/tests/notify_recv $(BUILD)/tests/fake_machined \
 	       $(BUILD)/fpu_bench
 
 .DELETE_ON_ERROR:
@@ -64,6 +64,9 @@ $(BUILD)/tests/%: tests/workloads/%.c | $(BUILD)/tests
 # An ia32 build: its sigreturns are the compat syscall 173.
 $(BUILD)/tests/sigloop32: tests/workloads/sigloop.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) -m32 $< -o $@
+
+$(BUILD)/tests/fake_machined: tests/workloads/fake_machined.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) $< -o $@ -lsystemd
 
 $(BUILD)/tests/testvmm: tests/vmm/testvmm.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) -pthread $< -o $@

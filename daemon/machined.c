@@ -50,7 +50,8 @@ static void machines_clear(void)
 
 static int on_change(sd_bus_message *m, void *userdata, sd_bus_error *err)
 {
-	(void)m, (void)userdata, (void)err;
+	(void)userdata, (void)err;
+	log_debug("machined: %s", sd_bus_message_get_member(m));
 	md.dirty = 1;
 	return 0;
 }
@@ -133,9 +134,10 @@ int machined_init(void)
 		md.bus = NULL;
 		return 0;
 	}
-	sd_bus_match_signal(md.bus, &md.new_slot, MACHINE1, MANAGER_PATH, MANAGER_IFACE, "MachineNew",
+	/* path, interface and member say enough; the sender is machined's unique name */
+	sd_bus_match_signal(md.bus, &md.new_slot, NULL, MANAGER_PATH, MANAGER_IFACE, "MachineNew",
 			    on_change, NULL);
-	sd_bus_match_signal(md.bus, &md.removed_slot, MACHINE1, MANAGER_PATH, MANAGER_IFACE,
+	sd_bus_match_signal(md.bus, &md.removed_slot, NULL, MANAGER_PATH, MANAGER_IFACE,
 			    "MachineRemoved", on_change, NULL);
 	sd_bus_set_method_call_timeout(md.bus, CALL_TIMEOUT_US);
 	list_machines();
@@ -148,8 +150,12 @@ void machined_refresh(void)
 	if (!md.bus)
 		return;
 	/* drain what came in: signals set dirty */
-	while (sd_bus_process(md.bus, NULL) > 0)
+	int r;
+
+	while ((r = sd_bus_process(md.bus, NULL)) > 0)
 		;
+	if (r < 0)
+		log_debug("machined: %s", strerror(-r));
 	if (md.dirty)
 		list_machines();
 }

@@ -452,6 +452,7 @@ static void collect(struct expo *e)
 {
 	time_t now = time(NULL);
 
+	machined_refresh();
 	guests_begin();
 	/* Removals are noticed within half the grace period. */
 	cgroups_begin(now, m.grace / 2 < 1 ? 1 : m.grace / 2 > 60 ? 60 : m.grace / 2);

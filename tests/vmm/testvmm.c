@@ -56,6 +56,7 @@ struct opts {
 	const char *name;
 	const char *comm;	/* the process name, to pass for another VMM */
 	const char *vcpu_name;	/* printf format of vCPU thread names, %d the index */
+	const char *go;		/* run only once this file exists */
 	const char *ready;
 	bool hold_threads;
 	int nr_vcpus;
@@ -67,10 +68,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: testvmm [-name guest=NAME[,opt=...]] --runs N0,N1[,N2...]\n"
 		"               [--ready FILE] [--hold-threads] [--comm NAME] [--vcpu-name FMT]\n"
-		"               [--id ID] [-uuid UUID]\n"
+		"               [--id ID] [-uuid UUID] [--go FILE]\n"
 		"  -name NAME|guest=NAME,...  accepted and ignored (QEMU style)\n"
 		"  --id ID, -uuid UUID        accepted and ignored (Firecracker, QEMU style)\n"
 		"  --comm NAME                process name, as another VMM's (default testvmm)\n"
+		"  --go FILE                  start the vCPUs only once FILE exists (30 s at most)\n"
 		"  --vcpu-name FMT            vCPU thread names, %%d the index (default \"CPU %%d/KVM\")\n"
 		"  --runs N0,N1,...           one vCPU per entry; vCPU i does N_i KVM_RUNs\n"
 		"  --ready FILE               write the result lines to FILE (atomically)\n"
@@ -148,6 +150,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->comm = argv[++i];
 		else if (!strcmp(a, "--vcpu-name"))
 			o->vcpu_name = argv[++i];
+		else if (!strcmp(a, "--go"))
+			o->go = argv[++i];
 		else if (!strcmp(a, "--id") || !strcmp(a, "-uuid"))
 			i++;
 		else if (!strcmp(a, "--runs"))
@@ -456,6 +460,11 @@ int main(int argc, char **argv)
 		vcpus[i].hold = &hold;
 		vcpus[i].name_fmt = o.vcpu_name;
 		vcpu_create(vm, &vcpus[i]);
+	}
+	for (i = 0; o.go && access(o.go, F_OK) < 0; i++) {
+		if (i == 3000)
+			fatal("%s did not appear in 30 s", o.go);
+		usleep(10000);
 	}
 	for (i = 0; i < o.nr_vcpus; i++) {
 		errno = pthread_create(&vcpus[i].thread, NULL, vcpu_thread,
