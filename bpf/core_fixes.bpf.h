@@ -67,4 +67,47 @@ static __always_inline __u64 current_cgroup_id(void)
 	return task->cgroups->dfl_cgrp->kn->id;
 }
 
+/*
+ * The daemon's PID namespace (its inode), set before load; 0 for the initial
+ * one, where bpf_get_current_pid_tgid() is already right.  Otherwise ids are
+ * read from the task's struct pid at the level of that namespace, so they
+ * match the /proc the daemon sees; tasks outside it get no ids.
+ */
+const volatile __u32 pidns_inum;
+
+#define PIDNS_MAX_LEVEL 8
+
+static __always_inline int pid_in_ns(struct pid *pid, __u32 *nr)
+{
+	unsigned int level = BPF_CORE_READ(pid, level);
+
+	for (unsigned int l = 0; l < PIDNS_MAX_LEVEL && l <= level; l++) {
+		struct upid *upid = &pid->numbers[l];
+
+		if (BPF_CORE_READ(upid, ns, ns.inum) == pidns_inum) {
+			*nr = BPF_CORE_READ(upid, nr);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* tid and tgid of the current task in the daemon's PID namespace; -1 if it has none there. */
+static __always_inline int current_ids(__u32 *tid, __u32 *tgid)
+{
+	struct task_struct *task;
+
+	if (!pidns_inum) {
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+		*tid = (__u32)pid_tgid;
+		*tgid = pid_tgid >> 32;
+		return 0;
+	}
+	task = bpf_get_current_task_btf();
+	if (pid_in_ns(BPF_CORE_READ(task, thread_pid), tid))
+		return -1;
+	return pid_in_ns(BPF_CORE_READ(task, group_leader, thread_pid), tgid);
+}
+
 #endif /* CORE_FIXES_BPF_H */

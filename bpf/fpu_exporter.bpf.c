@@ -37,10 +37,11 @@ static __always_inline void count_guest_xstate(__u32 tgid, __u64 xfeatures)
 
 static __always_inline struct vcpu_thread *vcpu_thread_get(void)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct vcpu_thread init = { .tgid = pid_tgid >> 32 };
+	struct vcpu_thread init = {};
+	__u32 tid;
 
+	if (current_ids(&tid, &init.tgid))
+		return NULL;
 	return lookup_or_init(&vcpu_threads, MAP_VCPU_THREADS, &tid, &init);
 }
 
@@ -54,7 +55,10 @@ int BPF_PROG(regs_deactivated, struct fpu *fpu)
 
 	fpu_view(fpu, &v);
 	if (v.is_guest) {
-		count_guest_xstate(bpf_get_current_pid_tgid() >> 32, v.xfeatures);
+		__u32 tid, tgid;
+
+		if (current_ids(&tid, &tgid) == 0)
+			count_guest_xstate(tgid, v.xfeatures);
 		count_event(current_cgroup_id(), EV_REGS_DEACTIVATED_GUEST, v.xfeatures);
 		return 0;
 	}
@@ -95,9 +99,10 @@ int BPF_PROG(fpu_copy_dst, struct fpu *fpu)
 SEC("tp_btf/x86_fpu_dropped")
 int BPF_PROG(fpu_dropped, struct fpu *fpu)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid, tgid;
 
-	bpf_map_delete_elem(&vcpu_threads, &tid);
+	if (current_ids(&tid, &tgid) == 0)
+		bpf_map_delete_elem(&vcpu_threads, &tid);
 	count_event(current_cgroup_id(), EV_FPU_DROP, 0);
 	return 0;
 }

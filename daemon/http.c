@@ -230,6 +230,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			return ret;
 		}
 	}
+	/* a burst of series left a big buffer: let it go */
+	if (http.body.cap > (4u << 20) && http.body.len < http.body.cap / 8) {
+		buf_free(&http.body);
+		buf_free(&http.gz);
+	}
 	buf_reset(&http.body);
 	if (strcmp(url, http.telemetry_path) == 0) {
 		int om = accepts(conn, MHD_HTTP_HEADER_ACCEPT, "application/openmetrics-text");

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +466,20 @@ static void collect(struct expo *e)
 	collect_process(e);
 }
 
+/*
+ * A scrape allocates a label string per sample and frees them all: after a
+ * burst of series glibc keeps the freed heap unless asked to give it back.
+ */
+static void release_memory(void)
+{
+	if (m.keys_cap > 4096) {	/* shrunk back; grown again as the maps need */
+		free(m.keys);
+		m.keys = NULL;
+		m.keys_cap = 0;
+	}
+	malloc_trim(0);
+}
+
 void metrics_render(struct buf *out, enum expo_format format)
 {
 	struct timespec t0, t1;
@@ -484,6 +499,7 @@ void metrics_render(struct buf *out, enum expo_format format)
 		 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, 0, NULL);
 	expo_render(&m.scratch, out, format);
 	expo_reset(&m.scratch);
+	release_memory();
 }
 
 void metrics_housekeep(void)
@@ -491,4 +507,5 @@ void metrics_housekeep(void)
 	expo_reset(&m.scratch);
 	collect(&m.scratch);
 	expo_reset(&m.scratch);
+	release_memory();
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -214,6 +215,21 @@ static void select_programs(unsigned int toggles)
 	}
 }
 
+/*
+ * The daemon's PID namespace, so the programs give VMM ids as this process's
+ * /proc shows them.  The initial namespace has a fixed inode (PROC_PID_INIT_INO).
+ */
+static void configure_pidns(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) < 0 || st.st_ino == 0xEFFFFFFCu)
+		return;
+	pr.skel->rodata->pidns_inum = (__u32)st.st_ino;
+	log_info("in a PID namespace (%lu): VMs of this namespace and those below it are seen",
+		 (unsigned long)st.st_ino);
+}
+
 /* signal_generate tells failed sigreturns by their stack: without symbol addresses it cannot. */
 static void configure_bad_frame(void)
 {
@@ -282,6 +298,7 @@ int probes_init(const struct config *cfg)
 	}
 	select_programs(toggles_of(cfg));
 	configure_bad_frame();
+	configure_pidns();
 	err = fpu_exporter_bpf__load(pr.skel);
 	if (err) {
 		log_error("loading BPF programs: %s%s", strerror(-err),

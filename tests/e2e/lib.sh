@@ -34,11 +34,13 @@ trap cleanup EXIT
 require_root() { [ "$(id -u)" = 0 ] || skip_or_fail "root is needed to load BPF"; }
 require_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] || skip_or_fail "/dev/kvm is not available"; }
 
+# A port below the ephemeral range (32768-), used by no socket at all: an outgoing
+# connection's local port would make bind() fail too.
 free_port() {
 	local p
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
-		ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+		p=$((20000 + RANDOM % 12000))
+		ss -tanH "( sport = :$p )" 2>/dev/null | grep -q . || { echo "$p"; return; }
 	done
 	fail "no free port found"
 }
