@@ -49,6 +49,17 @@ static __always_inline void fpu_view(struct fpu *fpu, struct fpu_view *v)
 	v->xfeatures = ((struct fpu___pre_fpstate *)fpu)->state.xsave.header.xfeatures;
 }
 
+/* The fpstate if it is a KVM guest's, else NULL: only the bitfield is read. */
+static __always_inline void *fpu_guest_fpstate(struct fpu *fpu)
+{
+	struct fpstate *fps;
+
+	if (!bpf_core_field_exists(fpu->fpstate) || !bpf_core_field_exists(struct fpstate, is_guest))
+		return NULL;
+	fps = fpu->fpstate;
+	return BPF_CORE_READ_BITFIELD(fps, is_guest) ? fps : NULL;
+}
+
 static __always_inline __u64 fpstate_xfeatures(__u64 fpstate)
 {
 	return BPF_CORE_READ((struct fpstate *)fpstate, regs.xsave.header.xfeatures);

@@ -74,14 +74,13 @@ int BPF_PROG(regs_deactivated, struct fpu *fpu)
 SEC("tp_btf/x86_fpu_regs_activated")
 int BPF_PROG(regs_activated, struct fpu *fpu)
 {
-	struct fpu_view v;
+	void *guest = fpu_guest_fpstate(fpu);
 
-	fpu_view(fpu, &v);
-	if (v.is_guest) {
+	if (guest) {
 		struct vcpu_thread *vt = vcpu_thread_get();
 
 		if (vt)
-			vt->guest_fpstate = (__u64)v.fpstate;
+			vt->guest_fpstate = (__u64)guest;
 	}
 	count_event(current_cgroup_id(), EV_REGS_ACTIVATED, 0);
 	return 0;
