@@ -76,7 +76,9 @@ DAEMON_PID=
 grep -q ' STOPPING=1$' "$WORK/notify.log" || fail "no STOPPING=1"
 
 # service.user and bpf.stats_enabled: runs as nobody, counts BPF run time with the sysctl off.
-[ "$(sysctl -n kernel.bpf_stats_enabled)" = 0 ] || fail "kernel.bpf_stats_enabled is on before the test"
+old_stats=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=0	# so only the daemon's own BPF_ENABLE_STATS can count
+at_exit "sysctl -qw kernel.bpf_stats_enabled=$old_stats"
 printf 'service:\n  user: nobody\nbpf:\n  stats_enabled: true\n' >"$WORK/user.yaml"
 start_daemon --config.file="$WORK/user.yaml"
 uid=$(awk '/^Uid:/ { print $2 }' /proc/$DAEMON_PID/status)
