@@ -25,7 +25,6 @@ struct fpstate___pre_guest {
 
 struct fpu_view {
 	__u64 xfeatures;	/* XSTATE_BV in the saved image */
-	void *fpstate;		/* NULL before 5.16 */
 	int is_guest;
 };
 
@@ -38,13 +37,11 @@ static __always_inline void fpu_view(struct fpu *fpu, struct fpu_view *v)
 	if (bpf_core_field_exists(fpu->fpstate)) {
 		struct fpstate *fps = fpu->fpstate;
 
-		v->fpstate = fps;
 		v->xfeatures = fps->regs.xsave.header.xfeatures;
 		v->is_guest = bpf_core_field_exists(fps->is_guest) ?
 			      BPF_CORE_READ_BITFIELD(fps, is_guest) : 0;
 		return;
 	}
-	v->fpstate = NULL;
 	v->is_guest = 0;
 	v->xfeatures = ((struct fpu___pre_fpstate *)fpu)->state.xsave.header.xfeatures;
 }

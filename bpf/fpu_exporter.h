@@ -17,7 +17,6 @@ enum fpu_event {
 	EV_SIGRETURN_BAD_FRAME,		/* SIGSEGV(SI_KERNEL) raised inside rt_sigreturn */
 	EV_FPU_COPY,			/* x86_fpu_copy_dst: FPU state copied to a new task */
 	EV_FPU_DROP,			/* x86_fpu_dropped: a task's FPU state freed at exit */
-	EV_REGS_ACTIVATED_GUEST,	/* x86_fpu_regs_activated, KVM guest fpstate */
 	EV__COUNT,
 };
 

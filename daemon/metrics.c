@@ -308,8 +308,9 @@ static void collect_cgroup_events(struct expo *e, time_t now)
 			bpf_map_delete_elem(fd, &keys[i]);
 			continue;
 		}
-		if (percpu_sum(fd, &keys[i], &count) == 0)
-			add_cgroup_event(e, &keys[i], path ? path : "unknown", count);
+		/* no path: gone before any scan saw it, or outside this cgroup namespace */
+		if (path && percpu_sum(fd, &keys[i], &count) == 0)
+			add_cgroup_event(e, &keys[i], path, count);
 	}
 	cgroups_expire(now, m.grace);
 }

@@ -32,10 +32,13 @@ churn() {
 		wait "${pids[@]}"
 	done
 }
-# scraper: every 0.2 s while the churn runs, keeping every sample line with an unknown cgroup
+# scraper: every 0.2 s while the churn runs, keeping every sample with an unknown cgroup and
+# the names of the churn's cgroups it saw
 scraper() {
 	while [ ! -e "$WORK/stop" ]; do
-		curl -sf "http://127.0.0.1:$PORT/metrics" | grep 'cgroup="unknown"' >>"$WORK/unknown"
+		curl -sf "http://127.0.0.1:$PORT/metrics" >"$WORK/s"
+		grep 'cgroup="unknown"' "$WORK/s" >>"$WORK/unknown"
+		grep -o "cgroup=\"/fpu_e2e_$$_main_[0-9]*\"" "$WORK/s" | sort -u >>"$WORK/seen"
 		sleep 0.2
 	done
 }
@@ -51,6 +54,7 @@ gone() {
 }
 
 : >"$WORK/unknown"
+: >"$WORK/seen"
 scraper &
 scraper_pid=$!
 at_exit "touch '$WORK/stop'; wait $scraper_pid"
@@ -70,5 +74,8 @@ if [ -s "$WORK/unknown" ]; then
 	fail "$(wc -l <"$WORK/unknown") samples with cgroup=\"unknown\" during the churn"
 fi
 grep -q "fpu_e2e_$$_main_" "$WORK/m" && fail "removed cgroups still exported"
+# every short-lived cgroup was exported under its own path at least once (none dropped unnamed)
+named=$(sort -u "$WORK/seen" | wc -l)
+[ "$named" = 2000 ] || fail "only $named of the 2000 churned cgroups were ever exported by name"
 entries=$(metric_sum "$WORK/m" fpu_exporter_map_entries 'map="vcpu_threads"')
-note "no unknown cgroup seen; vcpu_threads map holds $entries entries after"
+note "all 2000 cgroups exported by name, none unknown; vcpu_threads map holds $entries entries after"
