@@ -16,7 +16,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev
-DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2
+DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 bc
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
@@ -24,12 +24,12 @@ LIB_SRCS    := $(filter-out daemon/main.c,$(DAEMON_SRCS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop \
-	       $(BUILD)/tests/sigloop32 $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin \
+	       $(BUILD)/tests/sigloop32 $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin $(BUILD)/tests/threadexit \
 	       $(BUILD)/tests/notify_recv $(BUILD)/tests/fake_machined \
 	       $(BUILD)/fpu_bench
 
 .DELETE_ON_ERROR:
-.PHONY: all deps deps-test run test check unit e2e bench tools vmlinux install uninstall clean
+.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools vmlinux install uninstall clean
 
 all: $(BUILD)/fpu_exporter
 
@@ -100,6 +100,11 @@ bench: deps-test
 	@sh tests/deps.sh bpftrace
 	$(MAKE) all $(BUILD)/fpu_bench
 	tests/bench/bench.sh
+
+# The scrape path on a big host (10,000 cgroups, 250 VMs): time, bytes, daemon memory.
+bench-scrape: deps-test
+	$(MAKE) all tools
+	tests/bench/scrape.sh
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h

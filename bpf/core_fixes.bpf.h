@@ -62,17 +62,25 @@ static __always_inline __u64 fpstate_xfeatures(__u64 fpstate)
 	return BPF_CORE_READ((struct fpstate *)fpstate, regs.xsave.header.xfeatures);
 }
 
+static __always_inline struct task_struct *current_task(void)
+{
+	return bpf_get_current_task_btf();
+}
+
 /*
- * The cgroup v2 id of the current task, as bpf_get_current_cgroup_id() would
- * return it, by BTF pointer chase (cheaper than the helper on the hot path).
- * kernfs_node::id is a u64 since 5.5 (67c0496e87d1, "kernfs: convert
- * kernfs_node->id from union kernfs_node_id to u64").
+ * The cgroup v2 id of a task, as bpf_get_current_cgroup_id() would return it
+ * for the current one, by BTF pointer chase (cheaper than the helper on the
+ * hot path).  kernfs_node::id is a u64 since 5.5 (67c0496e87d1, "kernfs:
+ * convert kernfs_node->id from union kernfs_node_id to u64").
  */
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	return task->cgroups->dfl_cgrp->kn->id;
+}
+
 static __always_inline __u64 current_cgroup_id(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	return task->cgroups->dfl_cgrp->kn->id;
+	return task_cgroup_id(current_task());
 }
 
 /*
@@ -112,7 +120,7 @@ static __always_inline int current_ids(__u32 *tid, __u32 *tgid)
 		*tgid = pid_tgid >> 32;
 		return 0;
 	}
-	task = bpf_get_current_task_btf();
+	task = current_task();
 	if (pid_in_ns(BPF_CORE_READ(task, thread_pid), tid))
 		return -1;
 	return pid_in_ns(BPF_CORE_READ(task, group_leader, thread_pid), tgid);

@@ -17,15 +17,22 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-static __always_inline void count_event(__u64 cgroup_id, __u32 event, __u64 xfeatures)
+static __always_inline void count_hot(__u64 cgroup_id, __u32 which)
 {
-	struct cgroup_event_key key = {
-		.cgroup_id = cgroup_id,
-		.xfeatures = xfeatures,
-		.event = event,
-	};
+	static const struct cgroup_hot_counts zero;
+	struct cgroup_hot_counts *c = lookup_or_init(&cgroup_hot, MAP_CGROUP_HOT, &cgroup_id, &zero);
 
-	counter_inc(&cgroup_events, MAP_CGROUP_EVENTS, &key);
+	if (c && which < HOT__COUNT)
+		c->count[which] += 1;
+}
+
+static __always_inline void count_rare(__u64 cgroup_id, __u32 which)
+{
+	static const struct cgroup_rare_counts zero;
+	struct cgroup_rare_counts *c = lookup_or_init(&cgroup_rare, MAP_CGROUP_RARE, &cgroup_id, &zero);
+
+	if (c && which < RARE__COUNT)
+		__sync_fetch_and_add(&c->count[which], 1);
 }
 
 static __always_inline void count_guest_xstate(__u32 tgid, __u64 xfeatures)
@@ -35,41 +42,89 @@ static __always_inline void count_guest_xstate(__u32 tgid, __u64 xfeatures)
 	counter_inc(&guest_xstates, MAP_GUEST_XSTATES, &key);
 }
 
+/*
+ * The calling thread's vCPU entry, made on first use.  An entry marked
+ * exited belongs to a thread that is gone and not yet collected: a new
+ * thread with its id (the id reused that fast) is not counted, and the loss
+ * is counted as a full map would be.
+ */
 static __always_inline struct vcpu_thread *vcpu_thread_get(void)
 {
-	struct vcpu_thread init = {};
+	struct vcpu_thread init = {}, *vt;
 	__u32 tid;
 
 	if (current_ids(&tid, &init.tgid))
 		return NULL;
-	return lookup_or_init(&vcpu_threads, MAP_VCPU_THREADS, &tid, &init);
+	vt = lookup_or_init(&vcpu_threads, MAP_VCPU_THREADS, &tid, &init);
+	if (vt && (vt->flags & VT_EXITED)) {
+		count_full(MAP_VCPU_THREADS);
+		return NULL;
+	}
+	return vt;
 }
 
 /* ---- x86_fpu: context switch saves and restores ---- */
 
-/* Fires in switch_fpu() right after the outgoing task's XSAVE: the header is fresh. */
+#define PF_EXITING	0x00000004	/* include/linux/sched.h, unchanged since 2.6 */
+
+/*
+ * A deactivation by an exiting thread (PF_EXITING, not yet a zombie), not
+ * yet known to be a save: fpu__drop() fires the same tracepoint with no
+ * XSAVE behind it, then x86_fpu_dropped on the same CPU with the same fpu.
+ * A context switch during do_exit() is a real save and has no such follower.
+ */
+struct pending_save {
+	__u64 fpu;
+	struct cgroup_xstate_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pending_save);
+} pending_saves SEC(".maps");
+
+/*
+ * Fires in switch_fpu() (switch_fpu_prepare() before 6.16) right after the
+ * outgoing task's XSAVE: the header is fresh.  fpu__drop() at thread exit
+ * fires it too, with no XSAVE: those are not saves and are not counted.
+ */
 SEC("tp_btf/x86_fpu_regs_deactivated")
 int BPF_PROG(regs_deactivated, struct fpu *fpu)
 {
+	struct task_struct *task = current_task();
+	struct pending_save *p;
 	struct fpu_view v;
+	__u32 zero = 0;
 
+	p = bpf_map_lookup_elem(&pending_saves, &zero);
+	if (p && p->fpu) {	/* no drop followed it: it was a switch, a real save */
+		counter_inc(&cgroup_xstates, MAP_CGROUP_XSTATES, &p->key);
+		p->fpu = 0;
+	}
 	fpu_view(fpu, &v);
 	if (v.is_guest) {
-		__u32 tid, tgid;
-
-		if (current_ids(&tid, &tgid) == 0)
-			count_guest_xstate(tgid, v.xfeatures);
-		count_event(current_cgroup_id(), EV_REGS_DEACTIVATED_GUEST, v.xfeatures);
+		count_hot(task_cgroup_id(task), HOT_GUEST_SAVES);
 		return 0;
 	}
-	count_event(current_cgroup_id(), EV_REGS_DEACTIVATED, v.xfeatures);
+	struct cgroup_xstate_key key = { .cgroup_id = task_cgroup_id(task), .xfeatures = v.xfeatures };
+
+	if ((task->flags & PF_EXITING) && !task->exit_state) {
+		if (p) {
+			p->fpu = (__u64)fpu;
+			p->key = key;
+		}
+		return 0;
+	}
+	counter_inc(&cgroup_xstates, MAP_CGROUP_XSTATES, &key);
 	return 0;
 }
 
 /*
  * Fires on every register restore.  When the fpstate is a KVM guest's,
- * kvm_load_guest_fpu() has just swapped it in: remember it for the thread so
- * kvm_fpu(load=0) can read the guest XSTATE_BV after it has been saved.
+ * kvm_load_guest_fpu() has just swapped it in: remember it for the thread
+ * so kvm_fpu(load=0) can read the guest XSTATE_BV the put leaves.
  */
 SEC("tp_btf/x86_fpu_regs_activated")
 int BPF_PROG(regs_activated, struct fpu *fpu)
@@ -82,7 +137,7 @@ int BPF_PROG(regs_activated, struct fpu *fpu)
 		if (vt)
 			vt->guest_fpstate = (__u64)guest;
 	}
-	count_event(current_cgroup_id(), EV_REGS_ACTIVATED, 0);
+	count_hot(current_cgroup_id(), HOT_REGS_ACTIVATED);
 	return 0;
 }
 
@@ -90,28 +145,56 @@ int BPF_PROG(regs_activated, struct fpu *fpu)
 SEC("tp_btf/x86_fpu_copy_dst")
 int BPF_PROG(fpu_copy_dst, struct fpu *fpu)
 {
-	count_event(current_cgroup_id(), EV_FPU_COPY, 0);
+	count_rare(current_cgroup_id(), RARE_TASK_COPIES);
 	return 0;
 }
 
-/* fpu__drop() at thread exit: the thread's vCPU entry goes with it. */
+/*
+ * fpu__drop() at thread exit.  Since 6.16 (016a2e6f8ae5) it returns first
+ * for a thread whose state was already saved (TIF_NEED_FPU_LOAD), so this
+ * counts the exits of threads whose registers were live, not all exits.
+ * The deactivation just before it saved nothing: it is not counted.
+ */
 SEC("tp_btf/x86_fpu_dropped")
 int BPF_PROG(fpu_dropped, struct fpu *fpu)
 {
+	struct pending_save *p;
+	__u32 zero = 0;
+
+	p = bpf_map_lookup_elem(&pending_saves, &zero);
+	if (p && p->fpu == (__u64)fpu)
+		p->fpu = 0;
+	count_rare(current_cgroup_id(), RARE_TASK_DROPS);
+	return 0;
+}
+
+/*
+ * Every thread exit passes here: a vCPU thread's entry is marked so the
+ * daemon reads its final counts, then deletes it.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(thread_exit, struct task_struct *p)
+{
+	struct vcpu_thread *vt;
 	__u32 tid, tgid;
 
-	if (current_ids(&tid, &tgid) == 0)
-		bpf_map_delete_elem(&vcpu_threads, &tid);
-	count_event(current_cgroup_id(), EV_FPU_DROP, 0);
+	if (current_ids(&tid, &tgid))
+		return 0;
+	vt = bpf_map_lookup_elem(&vcpu_threads, &tid);
+	if (vt)
+		vt->flags |= VT_EXITED;
 	return 0;
 }
 
 /* ---- kvm: guest FPU load and put ---- */
 
 /*
- * kvm_put_guest_fpu() saves the guest registers into the guest fpstate,
- * increments vcpu->stat.fpu_reload and fires kvm_fpu(0): unloads per thread
- * are KVM's fpu_reload exactly, and the guest header is fresh here.
+ * kvm_put_guest_fpu() saves the guest registers into the guest fpstate (or
+ * finds them saved already, by a context switch since the last VM exit:
+ * fpu_swap_kvm_fpstate() then skips the XSAVE), increments
+ * vcpu->stat.fpu_reload and fires kvm_fpu(0).  So unloads per thread are
+ * KVM's fpu_reload exactly, and the guest image is counted once per put, as
+ * the put leaves it.
  */
 static __always_inline int count_kvm_fpu(int load)
 {
@@ -147,22 +230,28 @@ int kvm_fpu_classic(struct kvm_fpu_args *args)
 	return count_kvm_fpu(args->load);
 }
 
-/* ---- cgroups: the path of a v2 cgroup as it is removed ---- */
+/* ---- cgroups: who a v2 cgroup was, as it is removed ---- */
 
 /*
- * Runs only at rmdir.  A cgroup created and removed between two scrapes is
- * named from here; the hierarchy walk would never have seen it.
+ * Runs only at rmdir.  A cgroup created and removed between two collections
+ * is named from its parent's id and its own name; the daemon builds the
+ * path relative to its own cgroup root, whatever namespace it runs in.
  */
 SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	struct removed_cgroup rc = {};
+	struct cgroup *parent;
 	__u64 id;
 
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)	/* 0: the v2 hierarchy */
 		return 0;
 	id = BPF_CORE_READ(cgrp, kn, id);
-	bpf_probe_read_kernel_str(rc.path, sizeof(rc.path), path);
+	/* struct cgroup begins with its css: the parent css is the parent cgroup */
+	parent = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
+	if (parent)
+		rc.parent_id = BPF_CORE_READ(parent, kn, id);
+	bpf_probe_read_kernel_str(rc.name, sizeof(rc.name), BPF_CORE_READ(cgrp, kn, name));
 	bpf_map_update_elem(&removed_cgroups, &id, &rc, BPF_ANY);
 	return 0;
 }
@@ -176,7 +265,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 
 	/* SIG_DFL (0) and SIG_IGN (1) set up no frame. */
 	if (handler > 1)
-		count_event(current_cgroup_id(), EV_SIGNAL_FRAME, 0);
+		count_rare(current_cgroup_id(), RARE_SIGNAL_FRAMES);
 	return 0;
 }
 
@@ -184,7 +273,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 SEC("tracepoint/syscalls/sys_enter_rt_sigreturn")
 int sys_enter_rt_sigreturn(void *ctx)
 {
-	count_event(bpf_get_current_cgroup_id(), EV_SIGRETURN, 0);
+	count_rare(bpf_get_current_cgroup_id(), RARE_SIGRETURNS);
 	return 0;
 }
 
@@ -203,8 +292,8 @@ int BPF_PROG(sys_enter_compat_sigreturn, struct pt_regs *regs, long id)
 {
 	if (id == NR_rt_sigreturn)
 		return 0;	/* counted by sys_enter_rt_sigreturn */
-	if (is_sigreturn_nr(id, bpf_get_current_task_btf()))
-		count_event(bpf_get_current_cgroup_id(), EV_SIGRETURN, 0);
+	if (is_sigreturn_nr(id, current_task()))
+		count_rare(bpf_get_current_cgroup_id(), RARE_SIGRETURNS);
 	return 0;
 }
 
@@ -212,7 +301,7 @@ int BPF_PROG(sys_enter_compat_sigreturn, struct pt_regs *regs, long id)
 SEC("tp_btf/x86_fpu_xstate_check_failed")
 int BPF_PROG(xstate_check_failed, struct fpu *fpu)
 {
-	count_event(current_cgroup_id(), EV_SIGRETURN_BAD_MAGIC, 0);
+	count_rare(current_cgroup_id(), RARE_SIGRETURN_BAD_MAGIC);
 	return 0;
 }
 
@@ -235,7 +324,7 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info,
 	long len;
 
 	/* SEND_SIG_NOINFO and SEND_SIG_PRIV are the pointers 0 and 1. */
-	if (sig != SIGSEGV || (unsigned long)info <= 1 || task != bpf_get_current_task_btf())
+	if (sig != SIGSEGV || (unsigned long)info <= 1 || task != current_task())
 		return 0;
 	if (BPF_CORE_READ(info, si_code) != SI_KERNEL)
 		return 0;
@@ -243,7 +332,7 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info,
 	for (int i = 0; i < STACK_DEPTH && i * 8 < len; i++) {
 		for (__u32 r = 0; r < MAX_SIGRETURN_RANGES && r < sigreturn_ranges; r++) {
 			if (stack[i] >= sigreturn_text[r][0] && stack[i] < sigreturn_text[r][1]) {
-				count_event(current_cgroup_id(), EV_SIGRETURN_BAD_FRAME, 0);
+				count_rare(current_cgroup_id(), RARE_SIGRETURN_BAD_FRAME);
 				return 0;
 			}
 		}

@@ -6,48 +6,76 @@
 
 #define E2BIG	7	/* errno.h is not for BPF */
 
-/* Per-CPU counters, summed over CPUs by the daemon at scrape time. */
+/*
+ * Sizes here are the defaults for a build without the daemon; the daemon sets
+ * every max_entries from its bpf.* settings before load.
+ */
+
+/* Per-CPU, summed over CPUs by the daemon. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, MAX_CGROUP_EVENTS);
-	__type(key, struct cgroup_event_key);
-	__type(value, __u64);
-} cgroup_events SEC(".maps");
+	__uint(max_entries, 16384);
+	__type(key, __u64);			/* cgroup v2 id */
+	__type(value, struct cgroup_hot_counts);
+} cgroup_hot SEC(".maps");
+
+/* Shared by all CPUs, added to atomically. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);			/* cgroup v2 id */
+	__type(value, struct cgroup_rare_counts);
+} cgroup_rare SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, MAX_GUEST_XSTATES);
-	__type(key, struct guest_xstate_key);
+	__uint(max_entries, 32768);
+	__type(key, struct cgroup_xstate_key);
 	__type(value, __u64);
-} guest_xstates SEC(".maps");
+} cgroup_xstates SEC(".maps");
 
 /*
- * Keyed by thread id and only ever written by that thread, so plain
- * increments are exact without atomics.  LRU bounds it should exits be missed.
+ * Keyed by thread id.  A plain hash, not an LRU: a live vCPU's counters are
+ * never evicted, and a full map is counted.  The daemon deletes an entry
+ * once it has read its final values (VT_EXITED) or found the thread gone.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_VCPU_THREADS);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
 	__type(key, __u32);
 	__type(value, struct vcpu_thread);
 } vcpu_threads SEC(".maps");
 
-/* Paths of removed cgroups, so events of a short-lived cgroup still get its name. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct guest_xstate_key);
+	__type(value, __u64);
+} guest_xstates SEC(".maps");
+
+/* Names of removed cgroups; an LRU: the oldest are forgotten first, and the daemon counts ids it cannot name. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_REMOVED_CGROUPS);
+	__uint(max_entries, 4096);
 	__type(key, __u64);
 	__type(value, struct removed_cgroup);
 } removed_cgroups SEC(".maps");
 
 /* Updates refused because a map was full, indexed by enum map_id. */
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MAP__COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
 } map_full SEC(".maps");
+
+static __always_inline void count_full(__u32 map_id)
+{
+	__u64 *full = bpf_map_lookup_elem(&map_full, &map_id);
+
+	if (full)
+		*full += 1;
+}
 
 static __always_inline void *lookup_or_init(void *map, __u32 map_id,
 					    const void *key, const void *init)
@@ -57,10 +85,7 @@ static __always_inline void *lookup_or_init(void *map, __u32 map_id,
 	if (val)
 		return val;
 	if (bpf_map_update_elem(map, key, init, BPF_NOEXIST) == -E2BIG) {
-		__u64 *full = bpf_map_lookup_elem(&map_full, &map_id);
-
-		if (full)
-			*full += 1;
+		count_full(map_id);
 		return NULL;
 	}
 	return bpf_map_lookup_elem(map, key);

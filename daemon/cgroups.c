@@ -17,22 +17,25 @@
 
 struct cg_entry {
 	uint64_t id;
-	char *path;		/* NULL: never seen, only found missing */
+	char *path;		/* relative to the root: "/" or "/a/b" */
 	time_t gone_since;	/* 0 while it exists */
 	unsigned int scan;	/* generation of the last scan that saw it */
 	struct cg_entry *next;
 };
 
 #define CG_BUCKETS	4096
+#define CG_MAX_LEVELS	64	/* of removed ancestors named from rmdir records */
 
 static struct {
 	char root[PATH_MAX];
+	uint64_t root_id;
 	struct cg_entry *buckets[CG_BUCKETS];
-	unsigned int scan;
+	unsigned int scan;	/* generation of the last complete scan */
 	int may_rescan;		/* one rescan per collection */
-	int scanned;		/* this collection has rescanned */
 	time_t last_scan;
-	int (*removed_lookup)(uint64_t id, char *path, size_t size);
+	unsigned long long unreadable;	/* directories a scan could not open */
+	int warned;
+	int (*removed_lookup)(uint64_t id, uint64_t *parent, char *name, size_t size);
 } cg;
 
 static struct cg_entry **bucket_of(uint64_t id)
@@ -121,7 +124,7 @@ const char *cgroups_root(void)
 	return cg.root;
 }
 
-static void record(uint64_t id, const char *rel)
+static void record(uint64_t id, const char *rel, unsigned int scan)
 {
 	struct cg_entry *e = entry_get(id, 1);
 
@@ -130,16 +133,29 @@ static void record(uint64_t id, const char *rel)
 		e->path = xstrdup(rel);
 	}
 	e->gone_since = 0;
-	e->scan = cg.scan;
+	e->scan = scan;
+}
+
+/* A directory the walk could not open: its subtree is not known, so this scan proves no removal. */
+static void unreadable(const char *rel, int err, int *partial)
+{
+	*partial = 1;
+	cg.unreadable++;
+	if (!cg.warned++)
+		log_warn("cgroup %s%s: %s; cgroups below it are not named, and no cgroup is taken "
+			 "as removed while a scan is incomplete (logged once)", cg.root, rel, strerror(err));
+	else
+		log_debug("cgroup %s%s: %s", cg.root, rel, strerror(err));
 }
 
 /* Walks dirfd (the cgroup at rel) recording every directory's inode number: the cgroup id. */
-static void walk(int dir_fd, char *rel, size_t len)
+static void walk(int dir_fd, char *rel, size_t len, unsigned int scan, int *partial)
 {
 	DIR *d = fdopendir(dir_fd);
 	struct dirent *de;
 
 	if (!d) {
+		unreadable(len ? rel : "/", errno, partial);
 		close(dir_fd);
 		return;
 	}
@@ -151,19 +167,23 @@ static void walk(int dir_fd, char *rel, size_t len)
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
 		n = strlen(de->d_name);
-		if (len + 1 + n >= PATH_MAX)
-			continue;
-		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) < 0) {
-			close(fd);
+		if (len + 1 + n >= PATH_MAX) {
+			unreadable(rel, ENAMETOOLONG, partial);
 			continue;
 		}
 		rel[len] = '/';
 		memcpy(rel + len + 1, de->d_name, n + 1);
-		record((uint64_t)st.st_ino, rel);
-		walk(fd, rel, len + 1 + n);
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			if (errno != ENOENT)	/* removed meanwhile: nothing to know */
+				unreadable(rel, errno, partial);
+			if (fd >= 0)
+				close(fd);
+			rel[len] = '\0';
+			continue;
+		}
+		record((uint64_t)st.st_ino, rel, scan);
+		walk(fd, rel, len + 1 + n, scan, partial);
 		rel[len] = '\0';
 	}
 	closedir(d);
@@ -173,11 +193,11 @@ static void rescan(void)
 {
 	char rel[PATH_MAX] = "";
 	struct stat st;
-	int fd = open(cg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(cg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), partial = 0;
 	time_t now = time(NULL);
+	unsigned int scan = cg.scan + 1;
 
 	cg.may_rescan = 0;
-	cg.scanned = 1;
 	cg.last_scan = now;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_warn("cgroup v2 root %s: %s", cg.root, strerror(errno));
@@ -185,9 +205,12 @@ static void rescan(void)
 			close(fd);
 		return;
 	}
-	cg.scan++;
-	record((uint64_t)st.st_ino, "/");
-	walk(fd, rel, 0);
+	cg.root_id = (uint64_t)st.st_ino;
+	record(cg.root_id, "/", scan);
+	walk(fd, rel, 0, scan, &partial);
+	if (partial)
+		return;	/* what it saw is recorded; what it did not see is not proven gone */
+	cg.scan = scan;
 	for (size_t i = 0; i < CG_BUCKETS; i++)
 		for (struct cg_entry *e = cg.buckets[i]; e; e = e->next)
 			if (e->scan != cg.scan && !e->gone_since)
@@ -197,38 +220,62 @@ static void rescan(void)
 void cgroups_begin(time_t now, time_t rescan_every)
 {
 	cg.may_rescan = 1;
-	cg.scanned = 0;
 	if (now - cg.last_scan >= rescan_every)
 		rescan();	/* notices removed cgroups */
 }
 
-const char *cgroups_path(uint64_t id)
+unsigned int cgroups_scan_generation(void)
 {
-	struct cg_entry *e = entry_get(id, 0);
-	char rel[PATH_MAX];
-
-	if (e)	/* known, or known gone: ids are never reused */
-		return e->path;
-	if (cg.may_rescan) {
-		rescan();
-		if ((e = entry_get(id, 0)))
-			return e->path;
-	}
-	/* Removed since its event was counted: its rmdir may have told the path. */
-	if (cg.removed_lookup && cg.removed_lookup(id, rel, sizeof(rel)) == 0) {
-		e = entry_get(id, 1);
-		e->path = xstrdup(rel);
-		e->gone_since = time(NULL);
-		return e->path;
-	}
-	if (cg.scanned) {	/* the hierarchy as of this collection lacks it: gone */
-		e = entry_get(id, 1);
-		e->gone_since = time(NULL);
-	}
-	return NULL;
+	return cg.scan;
 }
 
-void cgroups_set_removed_lookup(int (*lookup)(uint64_t id, char *path, size_t size))
+unsigned long long cgroups_unreadable(void)
+{
+	return cg.unreadable;
+}
+
+/*
+ * The path of a removed cgroup from the rmdir records: its parent's path and
+ * its name, the parent known to the cache or itself removed and recorded.
+ */
+static const char *removed_path(uint64_t id, int levels)
+{
+	char name[256];
+	uint64_t parent;
+	const char *pp;
+	struct cg_entry *e;
+
+	if (!cg.removed_lookup || levels > CG_MAX_LEVELS ||
+	    cg.removed_lookup(id, &parent, name, sizeof(name)) < 0 || !name[0] || strchr(name, '/'))
+		return NULL;
+	e = entry_get(parent, 0);
+	pp = e ? e->path : removed_path(parent, levels + 1);
+	if (!pp)
+		return NULL;	/* outside the root */
+	e = entry_get(id, 1);
+	free(e->path);
+	e->path = xasprintf("%s/%s", strcmp(pp, "/") ? pp : "", name);
+	e->gone_since = time(NULL);
+	return e->path;
+}
+
+enum cg_state cgroups_lookup(uint64_t id, int may_rescan, const char **path)
+{
+	struct cg_entry *e = entry_get(id, 0);
+
+	if (!e && may_rescan && cg.may_rescan) {
+		rescan();
+		e = entry_get(id, 0);
+	}
+	if (!e && removed_path(id, 0))
+		e = entry_get(id, 0);
+	*path = e ? e->path : NULL;
+	if (!e || !e->path)
+		return CG_UNKNOWN;
+	return e->gone_since ? CG_GONE : CG_ALIVE;
+}
+
+void cgroups_set_removed_lookup(int (*lookup)(uint64_t id, uint64_t *parent, char *name, size_t size))
 {
 	cg.removed_lookup = lookup;
 }
@@ -246,7 +293,7 @@ void cgroups_expire(time_t now, time_t grace)
 		struct cg_entry **pp = &cg.buckets[i], *e;
 
 		while ((e = *pp)) {
-			if (e->gone_since && now - e->gone_since >= 2 * grace) {
+			if (e->gone_since && now - e->gone_since >= 2 * grace + 1) {
 				*pp = e->next;
 				free(e->path);
 				free(e);

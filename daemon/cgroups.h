@@ -13,23 +13,32 @@ const char *cgroups_root(void);
 
 /*
  * Starts a collection: rescans the hierarchy if the last scan is older than
- * rescan_every seconds (that is how removals are noticed), else allows one
- * rescan for an unknown id.
+ * rescan_every seconds (that is how removals are noticed), and allows one
+ * more rescan for ids not known yet.
  */
 void cgroups_begin(time_t now, time_t rescan_every);
+
+enum cg_state {
+	CG_UNKNOWN,	/* not (yet) in the hierarchy under the root, nor recorded as removed */
+	CG_ALIVE,
+	CG_GONE,	/* removed: found missing by a complete scan, or named by its rmdir record */
+};
 /*
- * Path of the cgroup with this id relative to the v2 root ("/" for the
- * root); for a removed cgroup its last path, until cgroups_expire() forgets
- * it; NULL when unknown.  An unknown id rescans the hierarchy, at most once
- * per collection, and ids found missing are remembered (ids are never
- * reused), so misses cannot storm.
+ * State and path (relative to the root: "/" for the root itself) of a
+ * cgroup id.  An unknown id rescans the hierarchy if may_rescan and this
+ * collection has not rescanned yet; then asks the rmdir records.  Only a
+ * complete scan (every directory readable) proves a cgroup gone.
  */
-const char *cgroups_path(uint64_t id);
-/* Where to ask for the last path of an id the hierarchy no longer has (the BPF side's rmdir record). */
-void cgroups_set_removed_lookup(int (*lookup)(uint64_t id, char *path, size_t size));
-/* True when the cgroup was found gone more than grace seconds ago. */
+enum cg_state cgroups_lookup(uint64_t id, int may_rescan, const char **path);
+/* Bumped by every complete scan: an id unknown at generation g is worth one rescan at a later one. */
+unsigned int cgroups_scan_generation(void);
+/* Directories scans could not open, since start. */
+unsigned long long cgroups_unreadable(void);
+/* Where to ask for the parent id and name of a removed cgroup (the BPF side's rmdir record). */
+void cgroups_set_removed_lookup(int (*lookup)(uint64_t id, uint64_t *parent, char *name, size_t size));
+/* True when the cgroup was found gone at least grace seconds ago. */
 int cgroups_gone_for(uint64_t id, time_t now, time_t grace);
-/* Drops cache entries of cgroups gone more than grace seconds ago. */
+/* Drops cache entries of cgroups gone for more than twice grace. */
 void cgroups_expire(time_t now, time_t grace);
 
 /* The v2 path of a process from /proc/PID/cgroup ("0::/path"); -errno when gone. */

@@ -36,6 +36,11 @@ static const struct key_spec config_keys[] = {
 	KEY("probes", "signals", KEY_BOOL, probe_signals),
 	KEY("probes", "sigreturn_compat", KEY_BOOL, sigreturn_compat),
 	KEY("bpf", "stats_enabled", KEY_BOOL, bpf_stats),
+	KEY("bpf", "max_cgroups", KEY_COUNT, bpf_max_cgroups),
+	KEY("bpf", "max_xstates", KEY_COUNT, bpf_max_xstates),
+	KEY("bpf", "max_vcpu_threads", KEY_COUNT, bpf_max_vcpu_threads),
+	KEY("bpf", "max_guest_xstates", KEY_COUNT, bpf_max_guest_xstates),
+	KEY("bpf", "max_removed_cgroups", KEY_COUNT, bpf_max_removed_cgroups),
 	KEY("cgroups", "root", KEY_STRING, cgroup_root),
 	KEY("cgroups", "grace_period", KEY_DURATION, grace_period),
 	KEY("cgroups", "depth", KEY_COUNT, cgroup_depth),
@@ -559,6 +564,21 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 	if (c->timeout <= 0) {
 		snprintf(err, errlen, "web.timeout must be positive");
 		return -1;
+	}
+	{
+		const struct { const char *key; long v; } sizes[] = {
+			{ "max_cgroups", c->bpf_max_cgroups }, { "max_xstates", c->bpf_max_xstates },
+			{ "max_vcpu_threads", c->bpf_max_vcpu_threads },
+			{ "max_guest_xstates", c->bpf_max_guest_xstates },
+			{ "max_removed_cgroups", c->bpf_max_removed_cgroups },
+		};
+
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			if (sizes[i].v != 0 && sizes[i].v < 64) {
+				snprintf(err, errlen, "bpf.%s must be 0 (sized by CPU count) or at least 64, "
+					 "found %ld", sizes[i].key, sizes[i].v);
+				return -1;
+			}
 	}
 	return 0;
 }

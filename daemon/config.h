@@ -22,6 +22,11 @@ struct config {
 	bool probe_signals;	/* probes.signals: sigframes, sigreturn and failures */
 	bool sigreturn_compat;	/* probes.sigreturn_compat: raw sys_enter for ia32/x32 */
 	bool bpf_stats;		/* bpf.stats_enabled: BPF run time per program while running */
+	long bpf_max_cgroups;	/* bpf.max_cgroups: entries of cgroup_hot and cgroup_rare; 0 = by CPU count */
+	long bpf_max_xstates;	/* bpf.max_xstates: (cgroup, XSTATE_BV) entries; 0 = by CPU count */
+	long bpf_max_vcpu_threads;	/* bpf.max_vcpu_threads */
+	long bpf_max_guest_xstates;	/* bpf.max_guest_xstates: (VM, XSTATE_BV) entries */
+	long bpf_max_removed_cgroups;	/* bpf.max_removed_cgroups: names of removed cgroups kept */
 	char *cgroup_root;	/* cgroups.root: "" finds the v2 mount */
 	long grace_period;	/* cgroups.grace_period, seconds */
 	long cgroup_depth;	/* cgroups.depth: label paths cut to this many levels; 0 keeps all */

@@ -1,4 +1,4 @@
-/* expo.c: Prometheus text format 0.0.4 rendering: escaping, one HELP/TYPE per family, sorted samples. */
+/* expo.c: Prometheus text formats: escaping, UTF-8 repair, family headers and sample lines. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,26 +58,110 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+int utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n; ) {
+		size_t l = utf8_seq(p + i, n - i);
+
+		if (!l)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+size_t utf8_sanitize(const char *s, char *out, size_t size)
+{
+	static const char fffd[] = "\xef\xbf\xbd";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), w = 0;
+
+	if (!size)
+		return 0;
+	for (size_t i = 0; i < n; ) {
+		size_t l = utf8_seq(p + i, n - i);
+		const char *src = l ? s + i : fffd;
+		size_t cl = l ? l : 3;
+
+		if (w + cl >= size)
+			break;	/* whole characters only */
+		memcpy(out + w, src, cl);
+		w += cl;
+		i += l ? l : 1;
+	}
+	out[w] = '\0';
+	return w;
+}
+
+char *utf8_strdup(const char *s)
+{
+	size_t size = strlen(s) * 3 + 1;	/* each bad byte may grow to 3 */
+	char *out = xmalloc(size);
+
+	utf8_sanitize(s, out, size);
+	return out;
+}
+
 static void escape(struct buf *b, const char *s, int quote)
 {
+	const char *run = s;
+
 	for (; *s; s++) {
+		const char *rep;
+
 		switch (*s) {
 		case '\\':
-			buf_append(b, "\\\\", 2);
+			rep = "\\\\";
 			break;
 		case '\n':
-			buf_append(b, "\\n", 2);
+			rep = "\\n";
 			break;
 		case '"':
 			if (quote) {
-				buf_append(b, "\\\"", 2);
+				rep = "\\\"";
 				break;
 			}
-			/* fallthrough */
+			continue;
 		default:
-			buf_append(b, s, 1);
+			continue;
 		}
+		buf_append(b, run, (size_t)(s - run));
+		buf_append(b, rep, 2);
+		run = s + 1;
 	}
+	buf_append(b, run, (size_t)(s - run));
 }
 
 void expo_escape_label(struct buf *b, const char *value)
@@ -90,157 +174,126 @@ void expo_escape_help(struct buf *b, const char *help)
 	escape(b, help, 0);
 }
 
-void expo_add(struct expo *e, const struct family *f, double value,
-	      size_t nlabels, const struct label *labels)
+void expo_labels(struct buf *b, size_t nlabels, const struct label *labels)
 {
-	struct buf lb = { 0 };
+	char small[512];
 
-	if (e->n == e->cap) {
-		e->cap = e->cap ? e->cap * 2 : 256;
-		e->samples = xrealloc(e->samples, e->cap * sizeof(*e->samples));
-	}
-	buf_append(&lb, "", 0);	/* "" when there are no labels */
 	for (size_t i = 0; i < nlabels; i++) {
-		buf_printf(&lb, "%s%s=\"", i ? "," : "{", labels[i].name);
-		expo_escape_label(&lb, labels[i].value);
-		buf_append(&lb, "\"", 1);
+		const char *v = labels[i].value;
+		char *heap = NULL;
+
+		buf_append(b, i ? "," : "{", 1);
+		buf_append(b, labels[i].name, strlen(labels[i].name));
+		buf_append(b, "=\"", 2);
+		if (!utf8_valid(v, strlen(v))) {
+			if (strlen(v) * 3 < sizeof(small))
+				utf8_sanitize(v, small, sizeof(small)), v = small;
+			else
+				v = heap = utf8_strdup(v);
+		}
+		expo_escape_label(b, v);
+		free(heap);
+		buf_append(b, "\"", 1);
 	}
 	if (nlabels)
-		buf_append(&lb, "}", 1);
-	e->samples[e->n++] = (struct sample){ f, lb.data, value };
+		buf_append(b, "}", 1);
 }
 
-static int sample_cmp(const void *a, const void *b)
+static size_t family_name_len(const struct family *f, enum expo_format format)
 {
-	const struct sample *x = a, *y = b;
-	int c = strcmp(x->family->name, y->family->name);
+	size_t len = strlen(f->name);
 
-	return c ? c : strcmp(x->labels, y->labels);
+	/* OpenMetrics names a counter family without its samples' _total. */
+	if (format == EXPO_OPENMETRICS && f->type == METRIC_COUNTER && len > 6 &&
+	    !strcmp(f->name + len - 6, "_total"))
+		len -= 6;
+	return len;
 }
 
-static void render_value(struct buf *out, double v)
+void expo_family_header(struct buf *b, const struct family *f, enum expo_format format)
 {
-	if (isnan(v))
-		buf_append(out, "NaN", 3);
-	else if (isinf(v))
-		buf_printf(out, "%s", v > 0 ? "+Inf" : "-Inf");
-	else if (v == floor(v) && fabs(v) < 1e15)
-		buf_printf(out, "%.0f", v);
-	else {
+	size_t len = family_name_len(f, format);
+
+	buf_append(b, "# HELP ", 7);
+	buf_append(b, f->name, len);
+	buf_append(b, " ", 1);
+	escape(b, f->help, format == EXPO_OPENMETRICS);
+	buf_append(b, "\n# TYPE ", 8);
+	buf_append(b, f->name, len);
+	if (f->type == METRIC_COUNTER)
+		buf_append(b, " counter\n", 9);
+	else
+		buf_append(b, " gauge\n", 7);
+}
+
+static void render_u64(struct buf *b, uint64_t v)
+{
+	char tmp[24];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+static void render_double(struct buf *b, double v)
+{
+	char tmp[32];
+
+	if (isnan(v)) {
+		buf_append(b, "NaN", 3);
+	} else if (isinf(v)) {
+		buf_append(b, v > 0 ? "+Inf" : "-Inf", 4);
+	} else if (v == floor(v) && fabs(v) < 1e15) {
+		if (v < 0)
+			buf_append(b, "-", 1);
+		render_u64(b, (uint64_t)fabs(v));
+	} else {
 		/* the shortest of %.15g..%.17g that reads back as the same double */
-		char tmp[32];
-
 		for (int prec = 15; prec <= 17; prec++) {
 			snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
 			if (strtod(tmp, NULL) == v)
 				break;
 		}
-		buf_append(out, tmp, strlen(tmp));
+		buf_append(b, tmp, strlen(tmp));
 	}
 }
 
-/* The labels of a sample with every value replaced by "overflow": {a="x",b="y"} -> {a="overflow",b="overflow"}. */
-static char *overflow_labels(const char *labels)
+void expo_sample_u64(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
+		     uint64_t value)
 {
-	struct buf b = { 0 };
-
-	buf_append(&b, "", 0);
-	for (const char *p = labels; *p; ) {
-		const char *eq = strstr(p, "=\"");
-
-		if (!eq)
-			break;
-		buf_append(&b, p, (size_t)(eq - p));
-		buf_append(&b, "=\"overflow\"", sizeof("=\"overflow\"") - 1);
-		/* skip the escaped value */
-		for (p = eq + 2; *p && *p != '"'; p++)
-			if (*p == '\\' && p[1])
-				p++;
-		if (*p)
-			p++;
-		if (*p == ',' || *p == '}')
-			buf_append(&b, p++, 1);
-	}
-	return b.data;
+	buf_reserve(b, strlen(f->name) + labels_len + 24);
+	buf_append(b, f->name, strlen(f->name));
+	buf_append(b, labels, labels_len);
+	buf_append(b, " ", 1);
+	render_u64(b, value);
+	buf_append(b, "\n", 1);
 }
 
-size_t expo_merge(struct expo *e)
+void expo_sample(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
+		 double value)
 {
-	size_t w = 0, in_family = 0;
-
-	qsort(e->samples, e->n, sizeof(*e->samples), sample_cmp);
-	e->folded = 0;
-	for (size_t i = 0; i < e->n; i++) {
-		struct sample *s = &e->samples[i];
-
-		if (w && e->samples[w - 1].family == s->family && !strcmp(e->samples[w - 1].labels, s->labels)) {
-			if (!s->family->info)
-				e->samples[w - 1].value += s->value;
-			free(s->labels);
-			continue;
-		}
-		in_family = w && e->samples[w - 1].family == s->family ? in_family + 1 : 1;
-		if (e->max_series && in_family > e->max_series && s->labels[0]) {
-			char *ov = overflow_labels(s->labels);
-			struct sample *last = &e->samples[w - 1];
-
-			e->folded++;
-			free(s->labels);
-			if (in_family == e->max_series + 1) {	/* the first one over: it becomes the fold */
-				s->labels = ov;
-				e->samples[w++] = *s;
-			} else {
-				free(ov);
-				last->value += s->value;
-			}
-			continue;
-		}
-		e->samples[w++] = *s;
-	}
-	e->n = w;
-	return e->folded;
+	buf_append(b, f->name, strlen(f->name));
+	buf_append(b, labels, labels_len);
+	buf_append(b, " ", 1);
+	render_double(b, value);
+	buf_append(b, "\n", 1);
 }
 
-void expo_render(struct expo *e, struct buf *out, enum expo_format format)
+void expo_add(struct buf *b, const struct family *f, double value, size_t nlabels,
+	      const struct label *labels)
 {
-	const struct family *last = NULL;
+	buf_append(b, f->name, strlen(f->name));
+	expo_labels(b, nlabels, labels);
+	buf_append(b, " ", 1);
+	render_double(b, value);
+	buf_append(b, "\n", 1);
+}
 
-	expo_merge(e);
-	for (size_t i = 0; i < e->n; i++) {
-		struct sample *s = &e->samples[i];
-
-		if (s->family != last) {
-			const char *name = s->family->name;
-			size_t len = strlen(name);
-
-			/* OpenMetrics names a counter family without its samples' _total. */
-			if (format == EXPO_OPENMETRICS && s->family->type == METRIC_COUNTER &&
-			    len > 6 && !strcmp(name + len - 6, "_total"))
-				len -= 6;
-			last = s->family;
-			buf_printf(out, "# HELP %.*s ", (int)len, name);
-			escape(out, s->family->help, format == EXPO_OPENMETRICS);
-			buf_printf(out, "\n# TYPE %.*s %s\n", (int)len, name,
-				   s->family->type == METRIC_COUNTER ? "counter" : "gauge");
-		}
-		buf_printf(out, "%s%s ", s->family->name, s->labels);
-		render_value(out, s->value);
-		buf_append(out, "\n", 1);
-	}
+void expo_end(struct buf *b, enum expo_format format)
+{
 	if (format == EXPO_OPENMETRICS)
-		buf_append(out, "# EOF\n", 6);
-}
-
-void expo_reset(struct expo *e)
-{
-	for (size_t i = 0; i < e->n; i++)
-		free(e->samples[i].labels);
-	e->n = 0;
-}
-
-void expo_free(struct expo *e)
-{
-	expo_reset(e);
-	free(e->samples);
-	*e = (struct expo){ 0 };
+		buf_append(b, "# EOF\n", 6);
 }

@@ -1,8 +1,9 @@
-/* expo.h: the Prometheus text exposition (0.0.4): samples collected per scrape, merged, sorted, rendered. */
+/* expo.h: the Prometheus text formats (0.0.4 and OpenMetrics): buffers, escaping, UTF-8, family headers, samples. */
 #ifndef EXPO_H
 #define EXPO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *data;
@@ -23,7 +24,7 @@ struct family {
 	const char *name;
 	enum metric_type type;
 	const char *help;
-	int info;		/* an info gauge: equal series are one, of value 1, not a sum */
+	int info;		/* an info gauge: one series per label set, always 1, never summed */
 };
 
 struct label {
@@ -31,38 +32,37 @@ struct label {
 	const char *value;
 };
 
-struct sample {
-	const struct family *family;
-	char *labels;		/* rendered and escaped: {a="x",b="y"} or "" */
-	double value;
-};
-
-/* One scrape's samples; reused across scrapes so steady state allocates only label strings. */
-struct expo {
-	struct sample *samples;
-	size_t n, cap;
-	size_t max_series;	/* per family, 0 for no limit; the rest fold into one "overflow" series */
-	size_t folded;		/* series folded by the last render */
-};
-
-void expo_add(struct expo *e, const struct family *f, double value,
-	      size_t nlabels, const struct label *labels);
 enum expo_format {
 	EXPO_TEXT,		/* text/plain; version=0.0.4 */
 	EXPO_OPENMETRICS,	/* application/openmetrics-text; version=1.0.0 */
 };
 
-/*
- * Sorts by family name then labels, sums samples with equal labels, folds
- * series past max_series; returns how many were folded.  Rendering merges too.
- */
-size_t expo_merge(struct expo *e);
-/* Appends the text of the merged samples to out. */
-void expo_render(struct expo *e, struct buf *out, enum expo_format format);
-void expo_reset(struct expo *e);
-void expo_free(struct expo *e);
+/* Appends {a="x",b="y"} (nothing without labels), each value made valid UTF-8 and escaped. */
+void expo_labels(struct buf *b, size_t nlabels, const struct label *labels);
+/* "# HELP" and "# TYPE" of a family. */
+void expo_family_header(struct buf *b, const struct family *f, enum expo_format format);
+/* One sample line: name, rendered labels ("" for none), value. */
+void expo_sample_u64(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
+		     uint64_t value);
+void expo_sample(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
+		 double value);
+/* A whole sample from label pairs: for the self-metrics, rendered straight from their source. */
+void expo_add(struct buf *b, const struct family *f, double value, size_t nlabels,
+	      const struct label *labels);
+void expo_end(struct buf *b, enum expo_format format);
 
 void expo_escape_label(struct buf *b, const char *value);
 void expo_escape_help(struct buf *b, const char *help);
+
+/*
+ * Copies s into out (size bytes, NUL-terminated) with every byte sequence
+ * that is not valid UTF-8 replaced by U+FFFD, the same way every time, so a
+ * name keeps one label value.  Returns the length written.
+ */
+size_t utf8_sanitize(const char *s, char *out, size_t size);
+/* A sanitized copy on the heap. */
+char *utf8_strdup(const char *s);
+/* Is the whole string valid UTF-8? */
+int utf8_valid(const char *s, size_t n);
 
 #endif /* EXPO_H */

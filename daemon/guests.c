@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cgroups.h"
+#include "expo.h"
 #include "guests.h"
 #include "log.h"
 #include "machined.h"
@@ -206,9 +207,11 @@ static int read_start_time(pid_t pid, unsigned long long *start)
 	char path[64], stat[1024];
 	const char *p;
 
+	ssize_t n;
+
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_proc(path, stat, sizeof(stat)) < 0)
-		return -ENOENT;
+	if ((n = read_proc(path, stat, sizeof(stat))) < 0)
+		return (int)n;
 	/* comm may hold spaces and parentheses: fields count from the last ')' */
 	p = strrchr(stat, ')');
 	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
@@ -216,6 +219,16 @@ static int read_start_time(pid_t pid, unsigned long long *start)
 		return -EINVAL;
 	return 0;
 }
+
+static void sanitize(char **s)
+{
+	char *clean = utf8_strdup(*s);
+
+	free(*s);
+	*s = clean;
+}
+
+static void guest_name_from_process(struct guest *g, const char *comm, const char *args, ssize_t n);
 
 /* The naming chain, first hit wins: machined, libvirt's cgroup, QEMU -name, Firecracker --id, comm-pid. */
 static void guest_name(struct guest *g, const char *comm, const char *args, ssize_t n)
@@ -231,8 +244,17 @@ static void guest_name(struct guest *g, const char *comm, const char *args, ssiz
 	if (m) {
 		g->name_source = "machined";
 		g->domain = xstrdup(m->name);
-		return;
+	} else {
+		guest_name_from_process(g, comm, args, n);
 	}
+	/* names enter here, whatever a user called a VM or a process: labels and JSON need UTF-8 */
+	sanitize(&g->domain);
+	sanitize(&g->uuid);
+	g->name_gen++;
+}
+
+static void guest_name_from_process(struct guest *g, const char *comm, const char *args, ssize_t n)
+{
 	g->name_source = "libvirt-cgroup";
 	if ((g->domain = guest_name_from_cgroup(g->cgroup)))
 		return;
@@ -255,19 +277,19 @@ static ssize_t read_cmdline(pid_t pid, char *args, size_t size)
 	return read_proc(path, args, size);
 }
 
-static struct guest *guest_load(pid_t pid, unsigned long long start)
+static struct guest *guest_load(pid_t pid, unsigned long long start, int *err)
 {
 	char comm[64], cgroup[PATH_MAX], args[8192];
 	struct guest *g;
 
-	if (read_comm(pid, pid, comm, sizeof(comm)) < 0)
+	if ((*err = read_comm(pid, pid, comm, sizeof(comm))) < 0)
 		return NULL;
 	if (cgroups_path_of_pid(pid, cgroup, sizeof(cgroup)) < 0)
 		snprintf(cgroup, sizeof(cgroup), "unknown");
 	g = xcalloc(1, sizeof(*g));
 	g->pid = pid;
 	g->start_time = start;
-	g->cgroup = xstrdup(cgroup);
+	g->cgroup = utf8_strdup(cgroup);
 	g->vmm = guest_vmm_from_comm(comm);
 	guest_name(g, comm, args, read_cmdline(pid, args, sizeof(args)));
 	log_debug("guest pid %d: domain \"%s\" (%s), vmm %s, cgroup %s", (int)pid, g->domain,
@@ -283,13 +305,15 @@ static void guest_free(struct guest *g)
 	free(g);
 }
 
-const struct guest *guests_lookup(pid_t pid)
+int guests_lookup(pid_t pid, const struct guest **out)
 {
 	unsigned long long start;
 	struct guest **pp, *g;
+	int err = read_start_time(pid, &start);
 
-	if (read_start_time(pid, &start) < 0)
-		return NULL;
+	*out = NULL;
+	if (err < 0)
+		return err == -ESRCH ? -ENOENT : err;
 	for (pp = &guests; (g = *pp); pp = &g->next) {
 		if (g->pid != pid)
 			continue;
@@ -302,19 +326,21 @@ const struct guest *guests_lookup(pid_t pid)
 					guest_name(g, comm, args, read_cmdline(pid, args, sizeof(args)));
 			}
 			g->used = 1;
-			return g;
+			*out = g;
+			return 0;
 		}
 		*pp = g->next;	/* pid reused by another process */
 		guest_free(g);
 		break;
 	}
-	g = guest_load(pid, start);
+	g = guest_load(pid, start, &err);
 	if (!g)
-		return NULL;
+		return err;
 	g->used = 1;
 	g->next = guests;
 	guests = g;
-	return g;
+	*out = g;
+	return 0;
 }
 
 int guests_vcpu_label(pid_t pid, pid_t tid, char *out, size_t size)
@@ -323,7 +349,7 @@ int guests_vcpu_label(pid_t pid, pid_t tid, char *out, size_t size)
 	int err = read_comm(pid, tid, comm, sizeof(comm)), vcpu;
 
 	if (err < 0)
-		return err;
+		return err == -ESRCH ? -ENOENT : err;
 	vcpu = guest_vcpu_from_comm(comm);
 	if (vcpu < 0)
 		snprintf(out, size, "none");

@@ -14,6 +14,7 @@ struct guest {
 	const char *vmm;
 	/* where domain came from: machined, libvirt-cgroup, qemu-name, firecracker-id, comm-pid */
 	const char *name_source;
+	unsigned int name_gen;		/* bumped each time it is (re)named */
 	int used;			/* seen in the current collection */
 	struct guest *next;
 };
@@ -25,8 +26,12 @@ void guests_fini(void);
 /* The cached guests, for walking with ->next; those with used set were seen in this collection. */
 const struct guest *guests_first(void);
 
-/* The guest running as process pid, from the cache or /proc; NULL once the process is gone. */
-const struct guest *guests_lookup(pid_t pid);
+/*
+ * The guest running as process pid, from the cache or /proc: 0, or -ENOENT
+ * once the process is gone, or another -errno when /proc could not tell
+ * (EMFILE, ENOMEM): not a proof that it is gone.
+ */
+int guests_lookup(pid_t pid, const struct guest **out);
 /* vCPU label of thread tid of pid: its index, "none" for a VMM thread that is not a vCPU; -ENOENT when gone. */
 int guests_vcpu_label(pid_t pid, pid_t tid, char *out, size_t size);
 

@@ -1,6 +1,7 @@
-/* metrics.c: every metric family, and the scrape-time walk from BPF maps to samples. */
+/* metrics.c: every metric family, and the collection: BPF maps read in batches (sync) into the series model. */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "machined.h"
 #include "metrics.h"
+#include "model.h"
 #include "probes.h"
 #include "version.h"
 #include "xstate.h"
@@ -29,38 +31,42 @@
 #define GAUGE(var, name, help) static const struct family var = { name, METRIC_GAUGE, help, 0 }
 #define INFO(var, name, help) static const struct family var = { name, METRIC_GAUGE, help, 1 }
 
-COUNTER(f_regs_activated, "fpu_regs_activated_total",
-	"FPU register loads for tasks of the cgroup (x86_fpu_regs_activated).");
-COUNTER(f_regs_deactivated, "fpu_regs_deactivated_total",
-	"FPU register saves at context switch for tasks of the cgroup (x86_fpu_regs_deactivated).");
-COUNTER(f_xstate_saves, "fpu_xstate_saves_total",
-	"Context-switch saves of host FPU state, by the XSTATE_BV just saved.");
-COUNTER(f_component_saves, "fpu_xstate_component_saves_total",
-	"Context-switch saves of host FPU state in which the XSAVE component was live.");
-COUNTER(f_signal_frames, "fpu_signal_frames_total",
-	"Signal frames set up with FPU state, for signals delivered to a handler.");
-COUNTER(f_sigreturn_restores, "fpu_sigreturn_restores_total",
-	"FPU state restores from a signal frame (rt_sigreturn).");
-COUNTER(f_sigreturn_failures, "fpu_sigreturn_failures_total",
-	"Signal-frame FPU restores that failed: bad_magic (no valid XSAVE magic, legacy restore), "
-	"bad_frame (the frame could not be restored: SIGSEGV).");
-COUNTER(f_task_copies, "fpu_task_copies_total",
-	"FPU state copied to a new task at fork/clone (x86_fpu_copy_dst).");
-COUNTER(f_task_drops, "fpu_task_drops_total",
-	"FPU state dropped at thread exit (x86_fpu_dropped).");
+INFO(f_cgroup_info, "fpu_cgroup_info",
+	"One per cgroup in the data series: its systemd unit, Kubernetes pod UID and container id.");
+INFO(f_guest_info, "fpu_guest_info",
+	"One per running VM: its process, cgroup, VMM and, where known, UUID.");
 COUNTER(f_guest_loads, "fpu_guest_loads_total",
 	"Guest FPU state loads (kvm_fpu load), per vCPU.");
 COUNTER(f_guest_reloads, "fpu_guest_reloads_total",
 	"KVM's fpu_reload: guest FPU state put back for the host (kvm_fpu unload), per vCPU.");
-COUNTER(f_guest_xstate_saves, "fpu_guest_xstate_saves_total",
-	"Saves of guest FPU state (at kvm_fpu unload and at context switch in guest context), "
-	"by the guest XSTATE_BV just saved.");
 COUNTER(f_guest_component_saves, "fpu_guest_xstate_component_saves_total",
-	"Saves of guest FPU state in which the XSAVE component was live.");
-INFO(f_guest_info, "fpu_guest_info",
-	"One per running VM: its process, cgroup, VMM and, where known, UUID.");
-INFO(f_cgroup_info, "fpu_cgroup_info",
-	"One per cgroup in the data series: its systemd unit, Kubernetes pod UID and container id.");
+	"Saves of a guest's FPU image in which the XSAVE component was live (pkru excluded: "
+	"the saved PKRU is the host's).");
+COUNTER(f_guest_xstate_saves, "fpu_guest_xstate_saves_total",
+	"Saves of a guest's FPU image, each counted once (at kvm_fpu unload, or at the context "
+	"switch that saved it first), by the guest XSTATE_BV written, PKRU bit cleared.");
+COUNTER(f_regs_activated, "fpu_regs_activated_total",
+	"FPU register loads for tasks of the cgroup (x86_fpu_regs_activated).");
+COUNTER(f_regs_deactivated, "fpu_regs_deactivated_total",
+	"FPU register saves (XSAVE) at context switch for tasks of the cgroup, host and guest state; "
+	"thread exits, which save nothing, are not counted.");
+COUNTER(f_signal_frames, "fpu_signal_frames_total",
+	"Signal frames set up with FPU state, for signals delivered to a handler.");
+COUNTER(f_sigreturn_failures, "fpu_sigreturn_failures_total",
+	"Signal-frame FPU restores that failed: bad_magic (no valid XSAVE magic, legacy restore), "
+	"bad_frame (the frame could not be restored: SIGSEGV).");
+COUNTER(f_sigreturn_restores, "fpu_sigreturn_restores_total",
+	"FPU state restores from a signal frame (rt_sigreturn).");
+COUNTER(f_task_copies, "fpu_task_copies_total",
+	"FPU state copied to a new task at fork/clone (x86_fpu_copy_dst).");
+COUNTER(f_task_drops, "fpu_task_drops_total",
+	"Thread exits that dropped live FPU registers (x86_fpu_dropped); exits of threads whose "
+	"state was already saved are not counted.");
+COUNTER(f_component_saves, "fpu_xstate_component_saves_total",
+	"Context-switch saves of host FPU state in which the XSAVE component was live.");
+COUNTER(f_xstate_saves, "fpu_xstate_saves_total",
+	"Context-switch saves of host FPU state, by the XSTATE_BV just saved.");
+
 INFO(f_build_info, "fpu_exporter_build_info",
 	"Version of the exporter, of libbpf, and the running kernel.");
 GAUGE(f_probe_attached, "fpu_exporter_probe_attached",
@@ -70,15 +76,30 @@ COUNTER(f_bpf_run_seconds, "fpu_exporter_bpf_run_seconds_total",
 COUNTER(f_bpf_runs, "fpu_exporter_bpf_runs_total",
 	"Runs of the probe's BPF program; counts only while kernel.bpf_stats_enabled=1.");
 GAUGE(f_map_entries, "fpu_exporter_map_entries",
-	"Entries in the BPF map at this scrape.");
+	"Entries in the BPF map at the last collection.");
 GAUGE(f_map_capacity, "fpu_exporter_map_capacity",
-	"Maximum entries of the BPF map.");
+	"Maximum entries of the BPF map (bpf.* settings).");
+GAUGE(f_map_memory, "fpu_exporter_map_memory_bytes",
+	"Kernel memory of the BPF map, as the kernel accounts it (fdinfo memlock).");
 COUNTER(f_map_full, "fpu_exporter_map_full_total",
 	"Events not counted because the BPF map was full.");
+COUNTER(f_cgroups_unnamed, "fpu_exporter_cgroups_unnamed_total",
+	"Map entries dropped because their cgroup could not be named within the grace period "
+	"(outside cgroups.root, or removed before its name was recorded).");
+COUNTER(f_cgroups_unreadable, "fpu_exporter_cgroup_dirs_unreadable_total",
+	"cgroup directories a scan of the hierarchy could not open.");
+COUNTER(f_proc_errors, "fpu_exporter_proc_errors_total",
+	"Reads of /proc that failed for another reason than the process being gone; "
+	"the entries were kept for the next collection.");
+GAUGE(f_series, "fpu_exporter_series",
+	"Series in the model (the data families).");
+COUNTER(f_series_overflow, "fpu_exporter_series_overflow_total",
+	"Series not made because series.max_per_family was reached: counters went to the family's "
+	"overflow series, info series were dropped.");
 GAUGE(f_series_folded, "fpu_exporter_series_folded",
-	"Series folded into overflow series at this scrape (series.max_per_family reached).");
+	"Sources (cgroups, threads) whose counts go to an overflow series (series.max_per_family).");
 GAUGE(f_scrape_duration, "fpu_exporter_scrape_duration_seconds",
-	"Time this scrape took to read the maps and resolve names.");
+	"Time this scrape took to read the maps, update the model and render the data series.");
 COUNTER(f_scrapes, "fpu_exporter_scrapes_total",
 	"Scrapes served, by exposition format (text 0.0.4 or OpenMetrics).");
 COUNTER(f_cpu, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
@@ -88,33 +109,869 @@ GAUGE(f_start, "process_start_time_seconds", "Start time of the process since un
 GAUGE(f_fds, "process_open_fds", "Number of open file descriptors.");
 GAUGE(f_max_fds, "process_max_fds", "Maximum number of open file descriptors.");
 
-#define NMAPS MAP__COUNT
+/* The data families, in the order they are rendered (by name). */
+static const struct family *const data_families[] = {
+	&f_cgroup_info, &f_guest_info, &f_guest_loads, &f_guest_reloads, &f_guest_component_saves,
+	&f_guest_xstate_saves, &f_regs_activated, &f_regs_deactivated, &f_signal_frames,
+	&f_sigreturn_failures, &f_sigreturn_restores, &f_task_copies, &f_task_drops,
+	&f_component_saves, &f_xstate_saves,
+};
+
+#define PKRU_BIT 9
+
+/*
+ * What a source is: one BPF map entry (or one VM, for its info series),
+ * with the counts last read from it and the series it adds to.
+ */
+enum src_kind { SRC_CG_HOT, SRC_CG_RARE, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST };
+
+/* Slot layout per kind: the counters first (by their index in the map value), then the rest. */
+#define CG_INFO_SLOT(kind)	((kind) == SRC_CG_HOT ? HOT__COUNT : (kind) == SRC_CG_RARE ? RARE__COUNT : 2)
+#define XS_SAVES	0	/* SRC_CG_XSTATE: fpu_xstate_saves_total */
+#define XS_DEACT	1	/* fpu_regs_deactivated_total */
+#define XS_COMPONENTS	3	/* after the info slot: one per component */
+#define VCPU_LOADS	0
+#define VCPU_RELOADS	1
+#define GX_SAVES	0	/* SRC_GUEST_XSTATE, then one per component */
+
+struct source {
+	struct source *next;
+	uint64_t k1, k2;
+	unsigned char kind;
+	unsigned char mapped;	/* slots are for the current mapping */
+	unsigned int seen;	/* the collection that last read it */
+	unsigned int gen;	/* configuration generation of the mapping */
+	unsigned int name_gen;	/* guest: its naming generation at mapping */
+	unsigned int unknown_scan;	/* cgroup unknown since this scan generation */
+	time_t unknown_since;
+	struct owner *owner;
+	const char *label;	/* the cgroup label, in the owner's key */
+	char *vcpu;		/* SRC_VCPU: its vcpu label */
+	char *ident;		/* the labels it was last mapped under: moving elsewhere moves its whole count */
+	uint64_t prev[RARE__COUNT];
+	unsigned int nslots;
+	struct series **slots;
+};
+
+#define SRC_BUCKETS_MIN 1024
 
 static struct {
 	time_t grace;
 	struct cgroup_filter *filter;
+	struct model *model;
+	unsigned int gen;	/* bumped by every reload */
+	unsigned int sync;	/* collections so far */
 	int ncpus;
-	__u64 *percpu;		/* one lookup's per-CPU values */
-	void *keys;		/* one map's keys, collected before reading */
-	size_t keys_cap;
-	struct map_stat maps[NMAPS];
+	struct source **buckets;
+	size_t nbuckets, nsources;
+	/* one map's contents, read in batches */
+	void *keys, *vals;
+	uint64_t *sums;
+	size_t cap;		/* entries, for the map being read */
+	size_t keys_bytes, vals_bytes;
+	int no_batch;
+	struct map_stat maps[MAP__COUNT];
+	unsigned long long unnamed, proc_errors;
 	char kernel[65];
 	double boot_time;	/* for process_start_time_seconds */
 	unsigned long long scrapes[2];	/* by enum expo_format */
 	long ticks;
-	struct expo scratch;
+	double last_duration;
 } m;
 
-static int map_fd(enum map_id id)
-{
-	const struct probe_maps *pm = probes_maps();
+/* ---- the source table ---- */
 
-	switch (id) {
-	case MAP_CGROUP_EVENTS: return pm->cgroup_events;
-	case MAP_GUEST_XSTATES: return pm->guest_xstates;
-	default: return pm->vcpu_threads;
+static size_t src_bucket(unsigned char kind, uint64_t k1, uint64_t k2, size_t nb)
+{
+	uint64_t h = (k1 * 0x9e3779b97f4a7c15ull) ^ (k2 * 0xc2b2ae3d27d4eb4full) ^ kind;
+
+	h ^= h >> 29;
+	return (size_t)(h * 0xbf58476d1ce4e5b9ull >> 20) & (nb - 1);
+}
+
+static void src_grow(void)
+{
+	size_t nb = m.nbuckets ? m.nbuckets * 2 : SRC_BUCKETS_MIN;
+	struct source **b = xcalloc(nb, sizeof(*b));
+
+	for (size_t i = 0; i < m.nbuckets; i++) {
+		struct source *s = m.buckets[i], *next;
+
+		for (; s; s = next) {
+			size_t j = src_bucket(s->kind, s->k1, s->k2, nb);
+
+			next = s->next;
+			s->next = b[j];
+			b[j] = s;
+		}
+	}
+	free(m.buckets);
+	m.buckets = b;
+	m.nbuckets = nb;
+}
+
+static struct source *src_get(unsigned char kind, uint64_t k1, uint64_t k2)
+{
+	size_t i = src_bucket(kind, k1, k2, m.nbuckets);
+	struct source *s;
+
+	for (s = m.buckets[i]; s; s = s->next)
+		if (s->kind == kind && s->k1 == k1 && s->k2 == k2)
+			return s;
+	if (m.nsources >= m.nbuckets) {
+		src_grow();
+		i = src_bucket(kind, k1, k2, m.nbuckets);
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->kind = kind;
+	s->k1 = k1;
+	s->k2 = k2;
+	s->next = m.buckets[i];
+	m.buckets[i] = s;
+	m.nsources++;
+	return s;
+}
+
+/* Lets go of the series and owner: their counts stay where they were added. */
+static void src_unmap(struct source *s)
+{
+	for (unsigned int i = 0; i < s->nslots; i++)
+		model_series_put(m.model, s->slots[i]);
+	free(s->slots);
+	s->slots = NULL;
+	s->nslots = 0;
+	model_owner_put(m.model, s->owner);
+	s->owner = NULL;
+	s->label = NULL;
+	s->mapped = 0;
+}
+
+/*
+ * A source mapped under other labels than before (a VM renamed, a cgroup
+ * label changed by a reload) brings its whole count to its new series; under
+ * the same labels it goes on adding what it grew by.
+ */
+static void src_map(struct source *s, const char *ident, struct owner *o, unsigned int nslots)
+{
+	if (!s->ident || strcmp(s->ident, ident)) {
+		memset(s->prev, 0, sizeof(s->prev));
+		free(s->ident);
+		s->ident = xstrdup(ident);
+	}
+	src_unmap(s);
+	s->owner = o;
+	s->nslots = nslots;
+	s->slots = xcalloc(nslots ? nslots : 1, sizeof(*s->slots));
+	s->mapped = 1;
+	s->gen = m.gen;
+}
+
+/* Frees sources the last collection did not read: their entries are gone. */
+static void src_sweep(void)
+{
+	for (size_t i = 0; i < m.nbuckets; i++) {
+		struct source **pp = &m.buckets[i], *s;
+
+		while ((s = *pp)) {
+			if (s->seen == m.sync) {
+				pp = &s->next;
+				continue;
+			}
+			*pp = s->next;
+			src_unmap(s);
+			free(s->vcpu);
+			free(s->ident);
+			free(s);
+			m.nsources--;
+		}
+	}
+	if (m.nbuckets > SRC_BUCKETS_MIN && m.nsources < m.nbuckets / 8) {
+		struct source **old = m.buckets;
+		size_t nb = m.nbuckets;
+
+		/* shrink: rehash into a table a quarter the size */
+		m.buckets = NULL;
+		m.nbuckets = nb / 8 < SRC_BUCKETS_MIN ? SRC_BUCKETS_MIN / 2 : nb / 8;
+		m.buckets = xcalloc(m.nbuckets, sizeof(*m.buckets));
+		for (size_t i = 0; i < nb; i++) {
+			struct source *s = old[i], *next;
+
+			for (; s; s = next) {
+				size_t j = src_bucket(s->kind, s->k1, s->k2, m.nbuckets);
+
+				next = s->next;
+				s->next = m.buckets[j];
+				m.buckets[j] = s;
+			}
+		}
+		free(old);
+		src_grow();
 	}
 }
+
+/* Adds what a counter grew by since the last read to its series, made on first growth. */
+static void add_delta(struct source *s, unsigned int counter, uint64_t cur,
+		      struct series *(*make)(struct source *, unsigned int))
+{
+	uint64_t d = cur >= s->prev[counter] ? cur - s->prev[counter] : cur;
+
+	s->prev[counter] = cur;
+	if (!d || !s->mapped || counter >= s->nslots)
+		return;
+	if (!s->slots[counter] && make)
+		s->slots[counter] = make(s, counter);
+	if (s->slots[counter])
+		model_add(s->slots[counter], d);
+}
+
+/* ---- reading maps ---- */
+
+static size_t value_words(size_t value_size, int percpu)
+{
+	return (value_size + 7) / 8 * (percpu ? (size_t)m.ncpus : 1);
+}
+
+/* Room for n entries of this map's key and value sizes (the buffers serve every map). */
+static void ensure_room(size_t n, size_t key_size, size_t words)
+{
+	if (n * key_size > m.keys_bytes) {
+		m.keys_bytes = n * key_size;
+		m.keys = xrealloc(m.keys, m.keys_bytes);
+	}
+	if (n * words * 8 > m.vals_bytes) {
+		m.vals_bytes = n * words * 8;
+		m.vals = xrealloc(m.vals, m.vals_bytes);
+		m.sums = xrealloc(m.sums, m.vals_bytes);
+	}
+	m.cap = n;
+}
+
+/*
+ * Reads every entry of a map into m.keys and m.sums (each value's u64 words,
+ * summed over CPUs for a per-CPU map).  Batches where the kernel has them;
+ * else a key walk, in which a key may come twice (the sync ignores the
+ * second).  Returns the number of entries.
+ */
+static size_t map_read(int fd, size_t key_size, size_t value_size, int percpu)
+{
+	size_t words = value_words(value_size, percpu), nw = (value_size + 7) / 8, n = 0;
+	__u64 token = 0;
+	int first = 1;
+
+	ensure_room(m.cap > 1024 ? m.cap : 1024, key_size, words);
+	while (!m.no_batch) {
+		__u32 count;
+		int err;
+
+		if (m.cap - n < 256)
+			ensure_room(m.cap * 2, key_size, words);
+		count = (__u32)(m.cap - n);
+		err = bpf_map_lookup_batch(fd, first ? NULL : &token, &token,
+					   (char *)m.keys + n * key_size,
+					   (char *)m.vals + n * words * 8, &count, NULL);
+		first = 0;
+		n += count;
+		if (err == 0)
+			continue;
+		if (errno == ENOENT)
+			goto sum;
+		if (errno == ENOSPC) {	/* a bucket larger than the room left */
+			ensure_room(m.cap * 2, key_size, words);
+			continue;
+		}
+		log_info("batched map reads unavailable (%s): reading entry by entry", strerror(errno));
+		m.no_batch = 1;
+		n = 0;
+	}
+	for (void *prev = NULL;; n++) {
+		if (n == m.cap)
+			ensure_room(m.cap * 2, key_size, words);
+		if (bpf_map_get_next_key(fd, prev, (char *)m.keys + n * key_size))
+			break;
+		prev = (char *)m.keys + n * key_size;
+		if (bpf_map_lookup_elem(fd, prev, (char *)m.vals + n * words * 8))
+			n--;	/* deleted meanwhile */
+	}
+sum:
+	for (size_t i = 0; i < n; i++) {
+		const uint64_t *v = (const uint64_t *)m.vals + i * words;
+		uint64_t *out = m.sums + i * nw;
+
+		for (size_t w = 0; w < nw; w++) {
+			out[w] = 0;
+			for (size_t c = 0; c < (percpu ? (size_t)m.ncpus : 1); c++)
+				out[w] += v[c * nw + w];
+		}
+	}
+	return n;
+}
+
+static void map_delete(int fd, const void *key)
+{
+	if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+		log_warn("deleting a BPF map entry: %s", strerror(errno));
+}
+
+/* ---- cgroups ---- */
+
+static struct series *cg_series(struct source *s, const struct family *f, const char *k2,
+				const char *v2)
+{
+	struct label l[] = { { "cgroup", s->label }, { k2, v2 } };
+
+	return model_series(m.model, f, s->owner, k2 ? 2 : 1, l);
+}
+
+static struct series *make_hot(struct source *s, unsigned int counter)
+{
+	return cg_series(s, counter == HOT_REGS_ACTIVATED ? &f_regs_activated : &f_regs_deactivated,
+			 NULL, NULL);
+}
+
+static struct series *make_rare(struct source *s, unsigned int counter)
+{
+	switch (counter) {
+	case RARE_SIGNAL_FRAMES: return cg_series(s, &f_signal_frames, NULL, NULL);
+	case RARE_SIGRETURNS: return cg_series(s, &f_sigreturn_restores, NULL, NULL);
+	case RARE_SIGRETURN_BAD_MAGIC: return cg_series(s, &f_sigreturn_failures, "reason", "bad_magic");
+	case RARE_SIGRETURN_BAD_FRAME: return cg_series(s, &f_sigreturn_failures, "reason", "bad_frame");
+	case RARE_TASK_COPIES: return cg_series(s, &f_task_copies, NULL, NULL);
+	default: return cg_series(s, &f_task_drops, NULL, NULL);
+	}
+}
+
+static unsigned int popcount64(uint64_t x)
+{
+	return (unsigned int)__builtin_popcountll(x);
+}
+
+/* Component series of an XSTATE_BV into slots[first...]. */
+static void component_series(struct source *s, const struct family *f, const char *name,
+			     const char *value, uint64_t xf, unsigned int first)
+{
+	char scratch[8];
+
+	for (unsigned int bit = 0, i = first; bit < 64; bit++) {
+		if (!(xf >> bit & 1))
+			continue;
+		struct label l[] = { { name, value }, { "component", xstate_component_name(bit, scratch) } };
+
+		s->slots[i++] = model_series(m.model, f, s->owner, 2, l);
+	}
+}
+
+/* Maps a cgroup source to its label's series; 0 when mapped, -1 when the cgroup is not exported. */
+static int cg_map(struct source *s, const char *path)
+{
+	char buf[PATH_MAX], key[PATH_MAX + 2];
+	const char *label = cgroups_label(m.filter, path, buf, sizeof(buf));
+	unsigned int info = CG_INFO_SLOT(s->kind), n;
+	struct cgroup_desc d;
+	struct owner *o;
+
+	if (!label[0]) {	/* excluded */
+		src_map(s, "", NULL, 0);
+		s->mapped = 0;
+		return -1;
+	}
+	snprintf(key, sizeof(key), "c%s", label);
+	o = model_owner(m.model, key, m.grace);
+	n = info + 1 + (s->kind == SRC_CG_XSTATE ? popcount64(s->k2) : 0);
+	src_map(s, key, o, n);
+	s->label = model_owner_key(o) + 1;
+	cgroups_describe(s->label, &d);
+	{
+		struct label l[] = { { "cgroup", s->label }, { "unit", d.unit }, { "pod_uid", d.pod_uid },
+				     { "container_id", d.container_id } };
+
+		s->slots[info] = model_series(m.model, &f_cgroup_info, o, 4, l);
+	}
+	if (s->kind == SRC_CG_XSTATE) {
+		char xf[19];
+
+		xstate_format(s->k2, xf);
+		s->slots[XS_SAVES] = cg_series(s, &f_xstate_saves, "xfeatures", xf);
+		s->slots[XS_DEACT] = cg_series(s, &f_regs_deactivated, NULL, NULL);
+		component_series(s, &f_component_saves, "cgroup", s->label, s->k2, XS_COMPONENTS);
+	}
+	return 0;
+}
+
+/*
+ * Resolves a cgroup source's id; returns its state.  An id not known yet is
+ * kept as it is (its counts are added once it is named); one that stays
+ * unknown through the grace period and a complete scan is dropped, counted.
+ */
+static enum cg_state cg_resolve(struct source *s, const void *key, int fd, time_t now)
+{
+	const char *path;
+	unsigned int scan = cgroups_scan_generation();
+	enum cg_state st = cgroups_lookup(s->k1, !s->unknown_since || s->unknown_scan != scan, &path);
+
+	if (st == CG_UNKNOWN) {
+		if (!s->unknown_since) {
+			s->unknown_since = now;
+			s->unknown_scan = scan;
+		} else if (now - s->unknown_since >= m.grace && cgroups_scan_generation() != s->unknown_scan) {
+			map_delete(fd, key);
+			m.unnamed++;
+			s->seen = m.sync - 1;	/* swept */
+		}
+		s->unknown_scan = cgroups_scan_generation();
+		return st;
+	}
+	s->unknown_since = 0;
+	if (!s->mapped || s->gen != m.gen)
+		if (s->gen != m.gen || !s->owner)
+			cg_map(s, path);
+	if (s->owner && st == CG_ALIVE)
+		model_owner_alive(m.model, s->owner, now);
+	return st;
+}
+
+/* After its counts were added: a cgroup gone for the grace period leaves the map. */
+static void cg_retire(struct source *s, enum cg_state st, const void *key, int fd, time_t now)
+{
+	if (st == CG_GONE && cgroups_gone_for(s->k1, now, m.grace)) {
+		map_delete(fd, key);
+		s->seen = m.sync - 1;
+	}
+}
+
+/* One entry per cgroup holding n counters: cgroup_hot (per-CPU) and cgroup_rare (shared). */
+static void sync_cgroup_counts(enum map_id id, unsigned char kind, int fd, unsigned int n, int percpu,
+			       struct series *(*make)(struct source *, unsigned int), time_t now)
+{
+	size_t entries = map_read(fd, sizeof(__u64), n * sizeof(__u64), percpu);
+	const __u64 *ids = m.keys;
+
+	m.maps[id].entries = entries;
+	for (size_t i = 0; i < entries; i++) {
+		struct source *s = src_get(kind, ids[i], 0);
+		enum cg_state st;
+
+		if (s->seen == m.sync)
+			continue;	/* the key walk gave it twice */
+		s->seen = m.sync;
+		if ((st = cg_resolve(s, &ids[i], fd, now)) == CG_UNKNOWN)
+			continue;
+		for (unsigned int c = 0; c < n; c++)
+			add_delta(s, c, m.sums[i * n + c], make);
+		cg_retire(s, st, &ids[i], fd, now);
+	}
+}
+
+static void sync_cgroup_xstates(time_t now)
+{
+	int fd = probes_maps()->cgroup_xstates;
+	size_t n = map_read(fd, sizeof(struct cgroup_xstate_key), sizeof(__u64), 1);
+	const struct cgroup_xstate_key *keys = m.keys;
+
+	m.maps[MAP_CGROUP_XSTATES].entries = n;
+	for (size_t i = 0; i < n; i++) {
+		struct source *s = src_get(SRC_CG_XSTATE, keys[i].cgroup_id, keys[i].xfeatures);
+		uint64_t d;
+		enum cg_state st;
+
+		if (s->seen == m.sync)
+			continue;
+		s->seen = m.sync;
+		if ((st = cg_resolve(s, &keys[i], fd, now)) == CG_UNKNOWN)
+			continue;
+		d = m.sums[i] >= s->prev[0] ? m.sums[i] - s->prev[0] : m.sums[i];
+		s->prev[0] = m.sums[i];
+		if (d && s->mapped)
+			for (unsigned int j = 0; j < s->nslots; j++)
+				if (j != CG_INFO_SLOT(SRC_CG_XSTATE) && s->slots[j])
+					model_add(s->slots[j], d);
+		cg_retire(s, st, &keys[i], fd, now);
+	}
+}
+
+/* ---- guests ---- */
+
+/* A VM under its current name: renamed, its old series leave at once. */
+static struct owner *guest_owner(const struct guest *g)
+{
+	char *key = xasprintf("g%d:%llu:%s", (int)g->pid, g->start_time, g->domain);
+	struct owner *o = model_owner(m.model, key, 0);
+
+	free(key);
+	return o;
+}
+
+/* The guest of a tgid: 1 found, 0 gone (proof), -1 unknown for now (a transient /proc error). */
+static int guest_of(__u32 tgid, const struct guest **g)
+{
+	int err = guests_lookup((pid_t)tgid, g);
+
+	if (err == 0)
+		return 1;
+	if (err == -ENOENT)
+		return 0;
+	m.proc_errors++;
+	log_debug("/proc/%u: %s; kept for the next collection", tgid, strerror(-err));
+	return -1;
+}
+
+static void vcpu_map(struct source *s, const struct guest *g, const char *vcpu)
+{
+	struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu } };
+	char *ident = xasprintf("%s/%s", g->domain, vcpu);
+
+	src_map(s, ident, guest_owner(g), 2);
+	free(ident);
+	s->name_gen = g->name_gen;
+	s->slots[VCPU_LOADS] = model_series(m.model, &f_guest_loads, s->owner, 2, l);
+	s->slots[VCPU_RELOADS] = model_series(m.model, &f_guest_reloads, s->owner, 2, l);
+	free(s->vcpu);
+	s->vcpu = xstrdup(vcpu);
+}
+
+static void sync_vcpu_threads(time_t now)
+{
+	int fd = probes_maps()->vcpu_threads;
+	size_t n = map_read(fd, sizeof(__u32), sizeof(struct vcpu_thread), 0);
+	const __u32 *tids = m.keys;
+	const struct vcpu_thread *vals = m.vals;
+
+	m.maps[MAP_VCPU_THREADS].entries = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct vcpu_thread *v = &vals[i];
+		struct source *s = src_get(SRC_VCPU, tids[i], 0);
+		const struct guest *g;
+		char vcpu[16];
+		int r, err;
+
+		if (s->seen == m.sync)
+			continue;
+		s->seen = m.sync;
+		r = guest_of(v->tgid, &g);
+		if (r == 0) {	/* the VM is gone, and its series with it */
+			map_delete(fd, &tids[i]);
+			s->seen = m.sync - 1;
+			continue;
+		}
+		if (r < 0)
+			continue;
+		/* a vCPU keeps its index; other threads are looked at again (QEMU names them late) */
+		if (s->vcpu && strcmp(s->vcpu, "none")) {
+			snprintf(vcpu, sizeof(vcpu), "%s", s->vcpu);
+			err = 0;
+		} else {
+			err = guests_vcpu_label(g->pid, (pid_t)tids[i], vcpu, sizeof(vcpu));
+		}
+		if (err < 0 && err != -ENOENT) {
+			m.proc_errors++;
+			continue;
+		}
+		if (err == -ENOENT && !s->mapped)
+			snprintf(vcpu, sizeof(vcpu), "none");	/* gone before its name was read */
+		if (!s->mapped || s->gen != m.gen || s->name_gen != g->name_gen ||
+		    (err == 0 && strcmp(s->vcpu, vcpu)))
+			vcpu_map(s, g, err == 0 || !s->vcpu ? vcpu : s->vcpu);
+		add_delta(s, VCPU_LOADS, v->loads, NULL);
+		add_delta(s, VCPU_RELOADS, v->reloads, NULL);
+		if (s->owner)
+			model_owner_alive(m.model, s->owner, now);
+		/* exited (the BPF side says so, or /proc does): its final counts are in */
+		if ((v->flags & VT_EXITED) || err == -ENOENT) {
+			map_delete(fd, &tids[i]);
+			s->seen = m.sync - 1;
+		}
+	}
+}
+
+static void sync_guest_xstates(time_t now)
+{
+	int fd = probes_maps()->guest_xstates;
+	size_t n = map_read(fd, sizeof(struct guest_xstate_key), sizeof(__u64), 1);
+	const struct guest_xstate_key *keys = m.keys;
+
+	m.maps[MAP_GUEST_XSTATES].entries = n;
+	for (size_t i = 0; i < n; i++) {
+		struct source *s = src_get(SRC_GUEST_XSTATE, keys[i].tgid, keys[i].xfeatures);
+		const struct guest *g;
+		uint64_t d;
+		int r;
+
+		if (s->seen == m.sync)
+			continue;
+		s->seen = m.sync;
+		r = guest_of(keys[i].tgid, &g);
+		if (r == 0) {
+			map_delete(fd, &keys[i]);
+			s->seen = m.sync - 1;
+			continue;
+		}
+		if (r < 0)
+			continue;
+		if (!s->mapped || s->gen != m.gen || s->name_gen != g->name_gen) {
+			/* the saved PKRU is the host's (KVM restores it at VM exit): not the guest's */
+			uint64_t xf = keys[i].xfeatures & ~(1ull << PKRU_BIT);
+			char hex[19];
+
+			xstate_format(xf, hex);
+			struct label l[] = { { "domain", g->domain }, { "xfeatures", hex } };
+
+			src_map(s, g->domain, guest_owner(g), 1 + popcount64(xf));
+			s->name_gen = g->name_gen;
+			s->slots[GX_SAVES] = model_series(m.model, &f_guest_xstate_saves, s->owner, 2, l);
+			component_series(s, &f_guest_component_saves, "domain", g->domain, xf, 1);
+		}
+		model_owner_alive(m.model, s->owner, now);
+		d = m.sums[i] >= s->prev[0] ? m.sums[i] - s->prev[0] : m.sums[i];
+		s->prev[0] = m.sums[i];
+		for (unsigned int j = 0; d && j < s->nslots; j++)
+			if (s->slots[j])
+				model_add(s->slots[j], d);
+	}
+}
+
+/* One fpu_guest_info per VM seen by this collection. */
+static void sync_guest_info(time_t now)
+{
+	for (const struct guest *g = guests_first(); g; g = g->next) {
+		struct source *s;
+
+		if (!g->used)
+			continue;
+		s = src_get(SRC_GUEST, (uint64_t)g->pid, g->start_time);
+		s->seen = m.sync;
+		if (!s->mapped || s->name_gen != g->name_gen) {
+			char pid[16];
+
+			snprintf(pid, sizeof(pid), "%d", (int)g->pid);
+			struct label l[] = { { "domain", g->domain }, { "pid", pid }, { "cgroup", g->cgroup },
+					     { "vmm", g->vmm }, { "uuid", g->uuid } };
+
+			src_map(s, g->domain, guest_owner(g), 1);
+			s->name_gen = g->name_gen;
+			s->slots[0] = model_series(m.model, &f_guest_info, s->owner, 5, l);
+		}
+		model_owner_alive(m.model, s->owner, now);
+	}
+}
+
+/* ---- collection ---- */
+
+static void map_full_read(void)
+{
+	int fd = probes_maps()->map_full;
+	__u64 *per = xcalloc((size_t)m.ncpus, sizeof(__u64));
+
+	for (__u32 i = 0; i < MAP__COUNT; i++) {
+		if (bpf_map_lookup_elem(fd, &i, per))
+			continue;
+		m.maps[i].full = 0;
+		for (int c = 0; c < m.ncpus; c++)
+			m.maps[i].full += per[c];
+	}
+	free(per);
+}
+
+/* The kernel's own account of a map's memory, from its fd's fdinfo. */
+static unsigned long long map_memory(int fd)
+{
+	char path[64], line[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/*
+ * The one step that reads the kernel: maps into the model, names from the
+ * caches, entries deleted only on proof that what they count is gone.
+ */
+static void collect(void)
+{
+	time_t now = time(NULL);
+
+	m.sync++;
+	if (m.sync == 0)
+		m.sync = 1;
+	model_begin(m.model);
+	machined_refresh();
+	guests_begin();
+	/* Removals are noticed within half the grace period. */
+	cgroups_begin(now, m.grace / 2 < 1 ? 1 : m.grace / 2 > 60 ? 60 : m.grace / 2);
+	sync_cgroup_counts(MAP_CGROUP_HOT, SRC_CG_HOT, probes_maps()->cgroup_hot, HOT__COUNT, 1,
+			   make_hot, now);
+	sync_cgroup_counts(MAP_CGROUP_RARE, SRC_CG_RARE, probes_maps()->cgroup_rare, RARE__COUNT, 0,
+			   make_rare, now);
+	sync_cgroup_xstates(now);
+	cgroups_expire(now, m.grace);
+	sync_vcpu_threads(now);
+	sync_guest_xstates(now);
+	sync_guest_info(now);
+	src_sweep();
+	guests_sweep();
+	model_prune(m.model, now);
+	map_full_read();
+	for (int i = 0; i < MAP__COUNT; i++)
+		m.maps[i].memory = map_memory(probes_map_fd((enum map_id)i));
+	m.maps[MAP_REMOVED_CGROUPS].entries = 0;
+}
+
+/* After a burst of series has gone, glibc keeps the freed heap unless asked to give it back. */
+static void release_memory(void)
+{
+	static size_t peak;
+
+	if (m.nsources > peak)
+		peak = m.nsources;
+	if (m.nsources < peak / 2 || (peak && !m.nsources)) {
+		malloc_trim(0);
+		peak = m.nsources;
+	}
+}
+
+/* ---- rendering ---- */
+
+static void render_self(struct buf *b, enum expo_format format)
+{
+	const struct probe_status *st;
+	int n = probes_status(&st);
+	struct model_stats ms;
+	size_t folded = 0;
+
+	expo_family_header(b, &f_build_info, format);
+	{
+		struct label l[] = { { "version", FPU_EXPORTER_VERSION },
+				     { "libbpf", probes_libbpf_version() }, { "kernel", m.kernel } };
+
+		expo_add(b, &f_build_info, 1, 3, l);
+	}
+	expo_family_header(b, &f_probe_attached, format);
+	for (int i = 0; i < n; i++)
+		expo_add(b, &f_probe_attached, st[i].attached, 1, &(struct label){ "probe", st[i].probe });
+	expo_family_header(b, &f_bpf_run_seconds, format);
+	for (int i = 0; i < n; i++)
+		if (st[i].attached)
+			expo_add(b, &f_bpf_run_seconds, (double)st[i].run_time_ns / 1e9, 1,
+				 &(struct label){ "probe", st[i].probe });
+	expo_family_header(b, &f_bpf_runs, format);
+	for (int i = 0; i < n; i++)
+		if (st[i].attached)
+			expo_add(b, &f_bpf_runs, (double)st[i].run_count, 1,
+				 &(struct label){ "probe", st[i].probe });
+	expo_family_header(b, &f_map_entries, format);
+	for (int i = 0; i < MAP__COUNT; i++)
+		expo_add(b, &f_map_entries, (double)m.maps[i].entries, 1,
+			 &(struct label){ "map", m.maps[i].name });
+	expo_family_header(b, &f_map_capacity, format);
+	for (int i = 0; i < MAP__COUNT; i++)
+		expo_add(b, &f_map_capacity, m.maps[i].capacity, 1, &(struct label){ "map", m.maps[i].name });
+	expo_family_header(b, &f_map_memory, format);
+	for (int i = 0; i < MAP__COUNT; i++)
+		expo_add(b, &f_map_memory, (double)m.maps[i].memory, 1,
+			 &(struct label){ "map", m.maps[i].name });
+	expo_family_header(b, &f_map_full, format);
+	for (int i = 0; i < MAP__COUNT; i++)
+		if (i != MAP_REMOVED_CGROUPS)	/* an LRU: never full, the oldest go */
+			expo_add(b, &f_map_full, (double)m.maps[i].full, 1,
+				 &(struct label){ "map", m.maps[i].name });
+	expo_family_header(b, &f_cgroups_unnamed, format);
+	expo_add(b, &f_cgroups_unnamed, (double)m.unnamed, 0, NULL);
+	expo_family_header(b, &f_cgroups_unreadable, format);
+	expo_add(b, &f_cgroups_unreadable, (double)cgroups_unreadable(), 0, NULL);
+	expo_family_header(b, &f_proc_errors, format);
+	expo_add(b, &f_proc_errors, (double)m.proc_errors, 0, NULL);
+	model_stats(m.model, &ms);
+	for (size_t i = 0; i < m.nbuckets; i++)
+		for (struct source *s = m.buckets[i]; s; s = s->next)
+			for (unsigned int j = 0; j < s->nslots; j++)
+				if (s->slots[j] && model_is_overflow(s->slots[j])) {
+					folded++;
+					break;
+				}
+	expo_family_header(b, &f_series, format);
+	expo_add(b, &f_series, (double)ms.series, 0, NULL);
+	expo_family_header(b, &f_series_overflow, format);
+	expo_add(b, &f_series_overflow, (double)ms.overflowed, 0, NULL);
+	expo_family_header(b, &f_series_folded, format);
+	expo_add(b, &f_series_folded, (double)folded, 0, NULL);
+	expo_family_header(b, &f_scrape_duration, format);
+	expo_add(b, &f_scrape_duration, m.last_duration, 0, NULL);
+	expo_family_header(b, &f_scrapes, format);
+	for (int f = EXPO_TEXT; f <= EXPO_OPENMETRICS; f++)
+		expo_add(b, &f_scrapes, (double)m.scrapes[f], 1,
+			 &(struct label){ "format", f == EXPO_TEXT ? "text" : "openmetrics" });
+}
+
+/* The standard process_* metrics, from /proc/self. */
+static void render_process(struct buf *b, enum expo_format format)
+{
+	char stat[1024];
+	unsigned long utime, stime, vsize;
+	unsigned long long start;
+	long rss;
+	struct rlimit rl;
+	struct dirent *de;
+	const char *p;
+	int fds = 0;
+	DIR *d;
+	FILE *f = fopen("/proc/self/stat", "re");
+
+	if (f && fgets(stat, sizeof(stat), f) && (p = strrchr(stat, ')')) &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d "
+		   "%llu %lu %ld", &utime, &stime, &start, &vsize, &rss) == 5) {
+		expo_family_header(b, &f_cpu, format);
+		expo_add(b, &f_cpu, (double)(utime + stime) / (double)m.ticks, 0, NULL);
+		expo_family_header(b, &f_vsz, format);
+		expo_add(b, &f_vsz, (double)vsize, 0, NULL);
+		expo_family_header(b, &f_rss, format);
+		expo_add(b, &f_rss, (double)rss * (double)sysconf(_SC_PAGESIZE), 0, NULL);
+		expo_family_header(b, &f_start, format);
+		expo_add(b, &f_start, m.boot_time + (double)start / (double)m.ticks, 0, NULL);
+	}
+	if (f)
+		fclose(f);
+	d = opendir("/proc/self/fd");
+	while (d && (de = readdir(d)))
+		fds += de->d_name[0] != '.';
+	if (d) {
+		closedir(d);
+		expo_family_header(b, &f_fds, format);
+		expo_add(b, &f_fds, fds - 1, 0, NULL);	/* less the one reading the directory */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		expo_family_header(b, &f_max_fds, format);
+		expo_add(b, &f_max_fds, (double)rl.rlim_cur, 0, NULL);
+	}
+}
+
+void metrics_render(struct buf *out, enum expo_format format)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	m.scrapes[format]++;
+	collect();
+	model_render(m.model, out, format);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	m.last_duration = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	render_self(out, format);
+	render_process(out, format);
+	expo_end(out, format);
+	release_memory();
+}
+
+void metrics_housekeep(void)
+{
+	collect();
+	release_memory();
+}
+
+/* ---- setup ---- */
 
 int metrics_configure(const struct config *cfg, char *err, size_t errlen)
 {
@@ -127,7 +984,9 @@ int metrics_configure(const struct config *cfg, char *err, size_t errlen)
 	cgroups_filter_free(m.filter);
 	m.filter = f;
 	m.grace = cfg->grace_period;
-	m.scratch.max_series = (size_t)cfg->max_series;
+	m.gen++;	/* every source is mapped again at the next collection */
+	if (m.model)
+		model_set_max_series(m.model, (size_t)cfg->max_series);
 	return 0;
 }
 
@@ -145,368 +1004,77 @@ static double read_boot_time(void)
 	return t;
 }
 
-static int removed_cgroup_path(uint64_t id, char *path, size_t size)
+static int removed_cgroup(uint64_t id, uint64_t *parent, char *name, size_t size)
 {
 	struct removed_cgroup rc;
 
 	if (bpf_map_lookup_elem(probes_maps()->removed_cgroups, &id, &rc))
 		return -1;
-	rc.path[sizeof(rc.path) - 1] = '\0';
-	snprintf(path, size, "%s", rc.path[0] ? rc.path : "/");
+	rc.name[sizeof(rc.name) - 1] = '\0';
+	*parent = rc.parent_id;
+	snprintf(name, size, "%s", rc.name);
 	return 0;
 }
 
 int metrics_init(const struct config *cfg, char *err, size_t errlen)
 {
-	static const char *const names[NMAPS] = {
-		[MAP_CGROUP_EVENTS] = "cgroup_events",
-		[MAP_GUEST_XSTATES] = "guest_xstates",
+	static const char *const names[MAP__COUNT] = {
+		[MAP_CGROUP_HOT] = "cgroup_hot",
+		[MAP_CGROUP_RARE] = "cgroup_rare",
+		[MAP_CGROUP_XSTATES] = "cgroup_xstates",
 		[MAP_VCPU_THREADS] = "vcpu_threads",
+		[MAP_GUEST_XSTATES] = "guest_xstates",
+		[MAP_REMOVED_CGROUPS] = "removed_cgroups",
 	};
 	struct utsname u;
 
 	m.boot_time = read_boot_time();
-	cgroups_set_removed_lookup(removed_cgroup_path);
+	cgroups_set_removed_lookup(removed_cgroup);
 	m.ticks = sysconf(_SC_CLK_TCK);
 	m.ncpus = libbpf_num_possible_cpus();
 	if (m.ncpus < 1)
 		m.ncpus = 1;
-	m.percpu = xcalloc((size_t)m.ncpus, sizeof(__u64));
 	snprintf(m.kernel, sizeof(m.kernel), "%s", uname(&u) == 0 ? u.release : "unknown");
-	for (size_t i = 0; i < NMAPS; i++) {
+	for (size_t i = 0; i < MAP__COUNT; i++) {
 		struct bpf_map_info info = { 0 };
 		__u32 len = sizeof(info);
 
 		m.maps[i].name = names[i];
-		if (bpf_obj_get_info_by_fd(map_fd((enum map_id)i), &info, &len) == 0)
+		if (bpf_obj_get_info_by_fd(probes_map_fd((enum map_id)i), &info, &len) == 0)
 			m.maps[i].capacity = info.max_entries;
 	}
-	return metrics_configure(cfg, err, errlen);
+	m.model = model_new(data_families, sizeof(data_families) / sizeof(data_families[0]));
+	src_grow();
+	if (metrics_configure(cfg, err, errlen) < 0)
+		return -1;
+	model_set_max_series(m.model, (size_t)cfg->max_series);
+	return 0;
 }
 
 int metrics_map_stats(const struct map_stat **out)
 {
 	*out = m.maps;
-	return NMAPS;
+	return MAP__COUNT;
 }
 
 void metrics_fini(void)
 {
+	for (size_t i = 0; i < m.nbuckets; i++) {
+		struct source *s = m.buckets[i], *next;
+
+		for (; s; s = next) {
+			next = s->next;
+			free(s->slots);
+			free(s->vcpu);
+			free(s->ident);
+			free(s);
+		}
+	}
+	free(m.buckets);
+	model_free(m.model);
 	cgroups_filter_free(m.filter);
-	free(m.percpu);
 	free(m.keys);
-	expo_free(&m.scratch);
+	free(m.vals);
+	free(m.sums);
 	memset(&m, 0, sizeof(m));
-}
-
-/* Collects all keys of a map first: deleting while walking with get_next_key restarts the walk. */
-static size_t map_keys(int fd, size_t key_size)
-{
-	size_t n = 0;
-	char *prev = NULL;
-
-	for (;;) {
-		if (n == m.keys_cap) {
-			m.keys_cap = m.keys_cap ? m.keys_cap * 2 : 1024;
-			m.keys = xrealloc(m.keys, m.keys_cap * key_size);
-		}
-		if (bpf_map_get_next_key(fd, prev, (char *)m.keys + n * key_size))
-			break;
-		prev = (char *)m.keys + n * key_size;
-		n++;
-	}
-	return n;
-}
-
-/* Sum over CPUs of a per-CPU counter; -1 if the entry went away meanwhile. */
-static int percpu_sum(int fd, const void *key, __u64 *sum)
-{
-	if (bpf_map_lookup_elem(fd, key, m.percpu))
-		return -1;
-	*sum = 0;
-	for (int c = 0; c < m.ncpus; c++)
-		*sum += m.percpu[c];
-	return 0;
-}
-
-static void add_components(struct expo *e, const struct family *f, struct label *labels,
-			   size_t nlabels, __u64 xfeatures, __u64 count)
-{
-	char scratch[8];
-
-	for (unsigned int bit = 0; bit < 64; bit++) {
-		if (!(xfeatures >> bit & 1))
-			continue;
-		labels[nlabels - 1].value = xstate_component_name(bit, scratch);
-		expo_add(e, f, (double)count, nlabels, labels);
-	}
-}
-
-static void add_cgroup_event(struct expo *e, const struct cgroup_event_key *k, const char *path,
-			     __u64 count)
-{
-	char buf[PATH_MAX], xf[19];
-	const char *cgroup = cgroups_label(m.filter, path, buf, sizeof(buf));
-	struct label l[2] = { { "cgroup", cgroup }, { NULL, NULL } };
-	struct cgroup_desc d;
-
-	if (!cgroup[0])
-		return;	/* excluded */
-	cgroups_describe(cgroup, &d);
-	struct label info[] = { { "cgroup", cgroup }, { "unit", d.unit }, { "pod_uid", d.pod_uid },
-				{ "container_id", d.container_id } };
-
-	expo_add(e, &f_cgroup_info, 1, 4, info);
-
-	switch (k->event) {
-	case EV_REGS_ACTIVATED:
-		expo_add(e, &f_regs_activated, (double)count, 1, l);
-		break;
-	case EV_REGS_DEACTIVATED:
-		xstate_format(k->xfeatures, xf);
-		l[1] = (struct label){ "xfeatures", xf };
-		expo_add(e, &f_xstate_saves, (double)count, 2, l);
-		l[1].name = "component";
-		add_components(e, &f_component_saves, l, 2, k->xfeatures, count);
-		/* fallthrough */
-	case EV_REGS_DEACTIVATED_GUEST:
-		expo_add(e, &f_regs_deactivated, (double)count, 1, l);
-		break;
-	case EV_SIGNAL_FRAME:
-		expo_add(e, &f_signal_frames, (double)count, 1, l);
-		break;
-	case EV_SIGRETURN:
-		expo_add(e, &f_sigreturn_restores, (double)count, 1, l);
-		break;
-	case EV_SIGRETURN_BAD_MAGIC:
-	case EV_SIGRETURN_BAD_FRAME:
-		l[1] = (struct label){ "reason",
-			k->event == EV_SIGRETURN_BAD_MAGIC ? "bad_magic" : "bad_frame" };
-		expo_add(e, &f_sigreturn_failures, (double)count, 2, l);
-		break;
-	case EV_FPU_COPY:
-		expo_add(e, &f_task_copies, (double)count, 1, l);
-		break;
-	case EV_FPU_DROP:
-		expo_add(e, &f_task_drops, (double)count, 1, l);
-		break;
-	}
-}
-
-static void collect_cgroup_events(struct expo *e, time_t now)
-{
-	int fd = probes_maps()->cgroup_events;
-	size_t n = map_keys(fd, sizeof(struct cgroup_event_key));
-	struct cgroup_event_key *keys = m.keys;
-
-	m.maps[MAP_CGROUP_EVENTS].entries = n;
-	for (size_t i = 0; i < n; i++) {
-		const char *path = cgroups_path(keys[i].cgroup_id);
-		__u64 count;
-
-		if (cgroups_gone_for(keys[i].cgroup_id, now, m.grace)) {
-			bpf_map_delete_elem(fd, &keys[i]);
-			continue;
-		}
-		/* no path: gone before any scan saw it, or outside this cgroup namespace */
-		if (path && percpu_sum(fd, &keys[i], &count) == 0)
-			add_cgroup_event(e, &keys[i], path, count);
-	}
-	cgroups_expire(now, m.grace);
-}
-
-static void collect_vcpu_threads(struct expo *e)
-{
-	int fd = probes_maps()->vcpu_threads;
-	size_t n = map_keys(fd, sizeof(__u32));
-	__u32 *tids = m.keys;
-
-	m.maps[MAP_VCPU_THREADS].entries = n;
-	for (size_t i = 0; i < n; i++) {
-		struct vcpu_thread v;
-		const struct guest *g;
-		char vcpu[16];
-
-		if (bpf_map_lookup_elem(fd, &tids[i], &v))
-			continue;
-		g = guests_lookup((pid_t)v.tgid);
-		/* Threads whose exit the BPF side missed (fpu__drop skips some) go here. */
-		if (!g || guests_vcpu_label(g->pid, (pid_t)tids[i], vcpu, sizeof(vcpu)) < 0) {
-			bpf_map_delete_elem(fd, &tids[i]);
-			continue;
-		}
-		struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu } };
-
-		expo_add(e, &f_guest_loads, (double)v.loads, 2, l);
-		expo_add(e, &f_guest_reloads, (double)v.reloads, 2, l);
-	}
-}
-
-static void collect_guest_xstates(struct expo *e)
-{
-	int fd = probes_maps()->guest_xstates;
-	size_t n = map_keys(fd, sizeof(struct guest_xstate_key));
-	struct guest_xstate_key *keys = m.keys;
-
-	m.maps[MAP_GUEST_XSTATES].entries = n;
-	for (size_t i = 0; i < n; i++) {
-		const struct guest *g = guests_lookup((pid_t)keys[i].tgid);
-		__u64 count;
-		char xf[19];
-
-		if (!g) {
-			bpf_map_delete_elem(fd, &keys[i]);
-			continue;
-		}
-		if (percpu_sum(fd, &keys[i], &count))
-			continue;
-		xstate_format(keys[i].xfeatures, xf);
-		struct label l[] = { { "domain", g->domain }, { "xfeatures", xf } };
-
-		expo_add(e, &f_guest_xstate_saves, (double)count, 2, l);
-		l[1].name = "component";
-		add_components(e, &f_guest_component_saves, l, 2, keys[i].xfeatures, count);
-	}
-}
-
-static void collect_guest_info(struct expo *e)
-{
-	for (const struct guest *g = guests_first(); g; g = g->next) {
-		char pid[16];
-
-		if (!g->used)
-			continue;
-		snprintf(pid, sizeof(pid), "%d", (int)g->pid);
-		struct label l[] = { { "domain", g->domain }, { "pid", pid }, { "cgroup", g->cgroup },
-				     { "vmm", g->vmm }, { "uuid", g->uuid } };
-
-		expo_add(e, &f_guest_info, 1, 5, l);
-	}
-}
-
-static void collect_self(struct expo *e)
-{
-	const struct probe_status *st;
-	int n = probes_status(&st);
-	__u64 full;
-	struct label bl[] = { { "version", FPU_EXPORTER_VERSION },
-			      { "libbpf", probes_libbpf_version() }, { "kernel", m.kernel } };
-
-	expo_add(e, &f_build_info, 1, 3, bl);
-	for (int i = 0; i < n; i++) {
-		struct label l[] = { { "probe", st[i].probe } };
-
-		expo_add(e, &f_probe_attached, st[i].attached, 1, l);
-		if (!st[i].attached)
-			continue;
-		expo_add(e, &f_bpf_run_seconds, (double)st[i].run_time_ns / 1e9, 1, l);
-		expo_add(e, &f_bpf_runs, (double)st[i].run_count, 1, l);
-	}
-	for (__u32 i = 0; i < NMAPS; i++) {
-		struct label l[] = { { "map", m.maps[i].name } };
-
-		expo_add(e, &f_map_entries, (double)m.maps[i].entries, 1, l);
-		expo_add(e, &f_map_capacity, m.maps[i].capacity, 1, l);
-		if (percpu_sum(probes_maps()->map_full, &i, &full) == 0) {
-			m.maps[i].full = full;
-			expo_add(e, &f_map_full, (double)full, 1, l);
-		}
-	}
-}
-
-/* The standard process_* metrics, from /proc/self. */
-static void collect_process(struct expo *e)
-{
-	char stat[1024], path[64];
-	unsigned long utime, stime, vsize;
-	unsigned long long start;
-	long rss;
-	struct rlimit rl;
-	struct dirent *de;
-	const char *p;
-	int fds = 0;
-	DIR *d;
-	FILE *f = fopen("/proc/self/stat", "re");
-
-	if (f && fgets(stat, sizeof(stat), f) && (p = strrchr(stat, ')')) &&
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d "
-		   "%llu %lu %ld", &utime, &stime, &start, &vsize, &rss) == 5) {
-		expo_add(e, &f_cpu, (double)(utime + stime) / (double)m.ticks, 0, NULL);
-		expo_add(e, &f_vsz, (double)vsize, 0, NULL);
-		expo_add(e, &f_rss, (double)rss * (double)sysconf(_SC_PAGESIZE), 0, NULL);
-		expo_add(e, &f_start, m.boot_time + (double)start / (double)m.ticks, 0, NULL);
-	}
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "/proc/self/fd");
-	d = opendir(path);
-	while (d && (de = readdir(d)))
-		fds += de->d_name[0] != '.';
-	if (d) {
-		closedir(d);
-		expo_add(e, &f_fds, fds - 1, 0, NULL);	/* less the one reading the directory */
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		expo_add(e, &f_max_fds, (double)rl.rlim_cur, 0, NULL);
-}
-
-static void collect(struct expo *e)
-{
-	time_t now = time(NULL);
-
-	machined_refresh();
-	guests_begin();
-	/* Removals are noticed within half the grace period. */
-	cgroups_begin(now, m.grace / 2 < 1 ? 1 : m.grace / 2 > 60 ? 60 : m.grace / 2);
-	collect_cgroup_events(e, now);
-	collect_vcpu_threads(e);
-	collect_guest_xstates(e);
-	collect_guest_info(e);
-	guests_sweep();
-	collect_self(e);
-	collect_process(e);
-}
-
-/*
- * A scrape allocates a label string per sample and frees them all: after a
- * burst of series glibc keeps the freed heap unless asked to give it back.
- */
-static void release_memory(void)
-{
-	if (m.keys_cap > 4096) {	/* shrunk back; grown again as the maps need */
-		free(m.keys);
-		m.keys = NULL;
-		m.keys_cap = 0;
-	}
-	malloc_trim(0);
-}
-
-void metrics_render(struct buf *out, enum expo_format format)
-{
-	struct timespec t0, t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	m.scrapes[format]++;
-	expo_reset(&m.scratch);
-	collect(&m.scratch);
-	for (int f = EXPO_TEXT; f <= EXPO_OPENMETRICS; f++) {
-		struct label l[] = { { "format", f == EXPO_TEXT ? "text" : "openmetrics" } };
-
-		expo_add(&m.scratch, &f_scrapes, (double)m.scrapes[f], 1, l);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	expo_add(&m.scratch, &f_series_folded, (double)expo_merge(&m.scratch), 0, NULL);
-	expo_add(&m.scratch, &f_scrape_duration,
-		 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, 0, NULL);
-	expo_render(&m.scratch, out, format);
-	expo_reset(&m.scratch);
-	release_memory();
-}
-
-void metrics_housekeep(void)
-{
-	expo_reset(&m.scratch);
-	collect(&m.scratch);
-	expo_reset(&m.scratch);
-	release_memory();
 }

@@ -9,7 +9,10 @@
 int metrics_init(const struct config *cfg, char *err, size_t errlen);
 /* Settings a reload may change; -1 with err keeps the old ones. */
 int metrics_configure(const struct config *cfg, char *err, size_t errlen);
-/* Renders the whole exposition into out; also drops map entries of exited threads and removed cgroups. */
+/*
+ * Collects (reads the maps into the model, drops what is proven gone) and
+ * renders the whole exposition into out.
+ */
 void metrics_render(struct buf *out, enum expo_format format);
 /* What the last collection found in each BPF map (enum map_id order). */
 struct map_stat {
@@ -17,9 +20,10 @@ struct map_stat {
 	size_t entries;
 	unsigned int capacity;
 	unsigned long long full;
+	unsigned long long memory;	/* bytes, as the kernel accounts them */
 };
 int metrics_map_stats(const struct map_stat **out);
-/* The same pruning without a scrape, for the event loop's housekeeping. */
+/* The collection without a render, for the event loop's housekeeping. */
 void metrics_housekeep(void);
 void metrics_fini(void);
 

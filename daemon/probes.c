@@ -42,6 +42,8 @@ static struct probe probe_table[] = {
 	  .toggles = T_FPU },
 	{ .tracepoint = "x86_fpu:x86_fpu_dropped", .program = "fpu_dropped", .fallback = NULL,
 	  .toggles = T_FPU | T_KVM },
+	{ .tracepoint = "sched:sched_process_exit", .program = "thread_exit", .fallback = NULL,
+	  .toggles = T_KVM },
 	{ .tracepoint = "kvm:kvm_fpu", .program = "kvm_fpu", .fallback = "kvm_fpu_classic",
 	  .toggles = T_KVM },
 	{ .tracepoint = "signal:signal_deliver", .program = "signal_deliver", .fallback = NULL,
@@ -64,6 +66,8 @@ static struct {
 	struct btf *vmlinux;
 	struct probe_status status[NPROBES];
 	struct probe_maps maps;
+	int map_fds[MAP__COUNT];
+	struct probe_sizes sizes;
 	int stats_fd;		/* BPF_ENABLE_STATS: run time counted while open */
 	char libbpf_version[32];
 } pr = { .stats_fd = -1 };
@@ -176,6 +180,41 @@ static unsigned int find_sigreturn_text(volatile __u64 (*ranges)[2], unsigned in
 	}
 	fclose(f);
 	return n;
+}
+
+static long clamp_entries(long v, long lo, long hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/*
+ * Map sizes: bpf.* settings, or (0) sized by CPU count so the maps' kernel
+ * memory stays near 60 MiB at 256 CPUs (README, "Memory").  A per-CPU entry
+ * costs its value once per possible CPU.
+ */
+static void size_maps(const struct config *cfg, struct probe_sizes *sz)
+{
+	long cpus = libbpf_num_possible_cpus();
+
+	if (cpus < 1)
+		cpus = 1;
+	sz->cgroups = cfg->bpf_max_cgroups ? cfg->bpf_max_cgroups :
+		      clamp_entries((24L << 20) / (16 * cpus + 64), 1024, 16384);
+	sz->xstates = cfg->bpf_max_xstates ? cfg->bpf_max_xstates :
+		      clamp_entries((24L << 20) / (8 * cpus + 64), 2048, 32768);
+	sz->guest_xstates = cfg->bpf_max_guest_xstates ? cfg->bpf_max_guest_xstates :
+			    clamp_entries((8L << 20) / (8 * cpus + 64), 512, 4096);
+	sz->vcpu_threads = cfg->bpf_max_vcpu_threads ? cfg->bpf_max_vcpu_threads : 8192;
+	sz->removed_cgroups = cfg->bpf_max_removed_cgroups ? cfg->bpf_max_removed_cgroups : 4096;
+	bpf_map__set_max_entries(pr.skel->maps.cgroup_hot, (__u32)sz->cgroups);
+	bpf_map__set_max_entries(pr.skel->maps.cgroup_rare, (__u32)sz->cgroups);
+	bpf_map__set_max_entries(pr.skel->maps.cgroup_xstates, (__u32)sz->xstates);
+	bpf_map__set_max_entries(pr.skel->maps.guest_xstates, (__u32)sz->guest_xstates);
+	bpf_map__set_max_entries(pr.skel->maps.vcpu_threads, (__u32)sz->vcpu_threads);
+	bpf_map__set_max_entries(pr.skel->maps.removed_cgroups, (__u32)sz->removed_cgroups);
+	log_info("BPF maps for %ld CPUs: %ld cgroups, %ld cgroup XSTATE_BV values, %ld vCPU threads, "
+		 "%ld guest XSTATE_BV values, %ld removed cgroup names", cpus, sz->cgroups, sz->xstates,
+		 sz->vcpu_threads, sz->guest_xstates, sz->removed_cgroups);
 }
 
 static unsigned int toggles_of(const struct config *cfg)
@@ -297,6 +336,7 @@ int probes_init(const struct config *cfg)
 		goto fail;
 	}
 	select_programs(toggles_of(cfg));
+	size_maps(cfg, &pr.sizes);
 	configure_bad_frame();
 	configure_pidns();
 	err = fpu_exporter_bpf__load(pr.skel);
@@ -320,12 +360,20 @@ int probes_init(const struct config *cfg)
 			log_warn("bpf.stats_enabled: enabling BPF run-time statistics: %s", strerror(errno));
 	}
 	pr.maps = (struct probe_maps){
-		.cgroup_events = bpf_map__fd(pr.skel->maps.cgroup_events),
+		.cgroup_hot = bpf_map__fd(pr.skel->maps.cgroup_hot),
+		.cgroup_rare = bpf_map__fd(pr.skel->maps.cgroup_rare),
+		.cgroup_xstates = bpf_map__fd(pr.skel->maps.cgroup_xstates),
 		.guest_xstates = bpf_map__fd(pr.skel->maps.guest_xstates),
 		.vcpu_threads = bpf_map__fd(pr.skel->maps.vcpu_threads),
 		.map_full = bpf_map__fd(pr.skel->maps.map_full),
 		.removed_cgroups = bpf_map__fd(pr.skel->maps.removed_cgroups),
 	};
+	pr.map_fds[MAP_CGROUP_HOT] = pr.maps.cgroup_hot;
+	pr.map_fds[MAP_CGROUP_RARE] = pr.maps.cgroup_rare;
+	pr.map_fds[MAP_CGROUP_XSTATES] = pr.maps.cgroup_xstates;
+	pr.map_fds[MAP_VCPU_THREADS] = pr.maps.vcpu_threads;
+	pr.map_fds[MAP_GUEST_XSTATES] = pr.maps.guest_xstates;
+	pr.map_fds[MAP_REMOVED_CGROUPS] = pr.maps.removed_cgroups;
 	return 0;
 fail:
 	probes_fini();
@@ -334,11 +382,11 @@ fail:
 
 int probes_unprivileged_ok(void)
 {
-	struct cgroup_event_key key;
+	__u64 key;
 	struct bpf_prog_info info = { 0 };
 	__u32 len = sizeof(info);
 
-	if (bpf_map_get_next_key(pr.maps.cgroup_events, NULL, &key) < 0 && errno == EPERM)
+	if (bpf_map_get_next_key(pr.maps.cgroup_hot, NULL, &key) < 0 && errno == EPERM)
 		return 0;
 	for (size_t i = 0; i < NPROBES; i++)
 		if (probe_table[i].link)
@@ -397,6 +445,11 @@ int probes_status(const struct probe_status **out)
 const struct probe_maps *probes_maps(void)
 {
 	return &pr.maps;
+}
+
+int probes_map_fd(enum map_id id)
+{
+	return id < MAP__COUNT ? pr.map_fds[id] : -1;
 }
 
 const char *probes_libbpf_version(void)

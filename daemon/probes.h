@@ -3,8 +3,10 @@
 #define PROBES_H
 
 #include <stdint.h>
+#include <linux/types.h>
 
 #include "config.h"
+#include "fpu_exporter.h"
 
 struct probe_status {
 	const char *probe;	/* "subsystem:tracepoint" */
@@ -16,11 +18,18 @@ struct probe_status {
 };
 
 struct probe_maps {
-	int cgroup_events;
+	int cgroup_hot;
+	int cgroup_rare;
+	int cgroup_xstates;
 	int guest_xstates;
 	int vcpu_threads;
 	int map_full;
 	int removed_cgroups;
+};
+
+/* The maps' sizes, from bpf.* or the CPU count. */
+struct probe_sizes {
+	long cgroups, xstates, guest_xstates, vcpu_threads, removed_cgroups;
 };
 
 /* Loads and attaches what the configuration enables; -errno (logged) when nothing can run. */
@@ -32,6 +41,8 @@ int probes_unprivileged_ok(void);
 /* Enabled probes and their status, stats refreshed; returns the count. */
 int probes_status(const struct probe_status **out);
 const struct probe_maps *probes_maps(void);
+/* The fd of a map by its enum map_id (fpu_exporter.h). */
+int probes_map_fd(enum map_id id);
 const char *probes_libbpf_version(void);
 
 #endif /* PROBES_H */

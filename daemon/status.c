@@ -46,6 +46,7 @@ static cJSON *maps_json(void)
 		cJSON_AddNumberToObject(o, "entries", (double)ms[i].entries);
 		cJSON_AddNumberToObject(o, "capacity", ms[i].capacity);
 		cJSON_AddNumberToObject(o, "full_events", (double)ms[i].full);
+		cJSON_AddNumberToObject(o, "memory_bytes", (double)ms[i].memory);
 		cJSON_AddItemToArray(a, o);
 	}
 	return a;

@@ -76,8 +76,9 @@ scrape() { curl -sf "http://127.0.0.1:$PORT${1:-/metrics}"; }
 metric_sum() {
 	local file=$1 name=$2
 	shift 2
-	awk -v name="$name" -v want="$*" '
-		BEGIN { n = split(want, w, " ") }
+	# through the environment: awk -v would take the backslashes of escaped label values
+	NAME=$name WANT="$*" awk '
+		BEGIN { name = ENVIRON["NAME"]; n = split(ENVIRON["WANT"], w, " ") }
 		/^#/ { next }
 		{
 			split($0, parts, /[{ ]/)
@@ -106,4 +107,48 @@ run_in_cgroup() {
 	local rel=$1
 	shift
 	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$(cgroup_v2_root)$rel" "$@"
+}
+
+# Ground truth from the kernel's own trace events, in a private tracefs instance.
+# ftrace_open NAME EVENT[:FILTER]...: records each subsystem/event with its filter. Select the
+# workload's tasks in the filter by comm ('comm == "threadexit"'), not with set_event_pid: pid
+# filtering decides at sched_switch by the next task, so an event fired inside the switch (a
+# save of the outgoing task) would be kept or dropped by who comes in.
+ftrace_open() {
+	local t=/sys/kernel/tracing ev e f
+	[ -d $t/instances ] || mount -t tracefs tracefs $t 2>/dev/null || skip_or_fail "no tracefs at $t"
+	FTRACE=$t/instances/fpu_e2e_$$_$1
+	shift
+	mkdir "$FTRACE" || fail "mkdir $FTRACE"
+	at_exit "echo 0 > '$FTRACE/tracing_on'; rmdir '$FTRACE'"
+	echo 8192 >"$FTRACE/buffer_size_kb"
+	[ "${FTRACE_DEFER:-}" = 1 ] && echo 0 >"$FTRACE/tracing_on"	# ftrace_start turns it on
+	for ev; do
+		e=${ev%%:*} f=
+		[ "$e" = "$ev" ] || f=${ev#*:}
+		[ -d "$FTRACE/events/$e" ] || skip_or_fail "no trace event $e"
+		[ -z "$f" ] || echo "$f" >"$FTRACE/events/$e/filter" || fail "filter $f on $e"
+		echo 1 >"$FTRACE/events/$e/enable"
+	done
+}
+ftrace_start() { echo 1 >"$FTRACE/tracing_on"; }
+# ftrace_count EVENT: how many EVENT records the instance holds; fails if any were lost.
+ftrace_count() {
+	echo 0 >"$FTRACE/tracing_on"
+	! grep -h '^overrun: [1-9]' "$FTRACE"/per_cpu/cpu*/stats | grep -q . || fail "trace buffer overrun"
+	grep -c " $1:" "$FTRACE/trace"
+}
+# unique_series FILE: fails if a series (name and labels) appears twice.
+unique_series() {
+	local dup
+	dup=$(grep -v '^#' "$1" | sed 's/ [^ ]*$//' | sort | uniq -d | head -3)
+	[ -z "$dup" ] || fail "series exported twice: $dup"
+}
+# monotonic BEFORE AFTER: every counter (_total) of BEFORE that AFTER has is not lower there.
+monotonic() {
+	awk '/^#/ { next }
+	     { k = substr($0, 1, length($0) - length($NF) - 1) }
+	     NR == FNR { if ($1 ~ /_total(\{|$)/) v[k] = $NF; next }
+	     (k in v) && $NF + 0 < v[k] + 0 { print k " " v[k] " -> " $NF; bad = 1 }
+	     END { exit bad }' "$1" "$2" >"$WORK/backwards" || fail "counters went back: $(head -3 "$WORK/backwards")"
 }

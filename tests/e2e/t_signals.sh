@@ -1,5 +1,5 @@
 #!/bin/bash
-# t_signals.sh: a workload in a fresh cgroup handles N signals: frames and sigreturn restores are N (+ little noise).
+# t_signals.sh: a workload in a fresh cgroup handles N signals: frames and sigreturn restores are exactly N.
 . "$(dirname "$0")/lib.sh"
 
 N=500
@@ -12,8 +12,6 @@ restores=$(metric_sum "$WORK/m" fpu_sigreturn_restores_total "cgroup=\"$cg\"")
 frames=$(metric_sum "$WORK/m" fpu_signal_frames_total "cgroup=\"$cg\"")
 failures=$(metric_sum "$WORK/m" fpu_sigreturn_failures_total "cgroup=\"$cg\"")
 note "signals=$N restores=$restores frames=$frames failures=$failures"
-[ "$restores" != absent ] && [ "$restores" -ge $N ] && [ "$restores" -le $((N + 10)) ] ||
-	fail "fpu_sigreturn_restores_total{cgroup=\"$cg\"} = $restores, want [$N, $((N + 10))]"
-[ "$frames" != absent ] && [ "$frames" -ge $N ] && [ "$frames" -le $((N + 10)) ] ||
-	fail "fpu_signal_frames_total{cgroup=\"$cg\"} = $frames, want [$N, $((N + 10))]"
+[ "$restores" = $N ] || fail "fpu_sigreturn_restores_total{cgroup=\"$cg\"} = $restores, want $N"
+[ "$frames" = $N ] || fail "fpu_signal_frames_total{cgroup=\"$cg\"} = $frames, want $N"
 [ "$failures" = absent ] || fail "unexpected sigreturn failures: $failures"

@@ -55,6 +55,14 @@ static uint64_t ino_of(const char *path)
 	return (uint64_t)st.st_ino;
 }
 
+static const char *path_of(uint64_t id, enum cg_state want)
+{
+	const char *path = NULL;
+
+	assert_int_equal(cgroups_lookup(id, 1, &path), want);
+	return path;
+}
+
 static void test_resolve_tree(void **state)
 {
 	char root[] = "/tmp/fpu_cgroot.XXXXXX", p[512];
@@ -71,32 +79,116 @@ static void test_resolve_tree(void **state)
 	assert_int_equal(cgroups_init(root), 0);
 
 	cgroups_begin(time(NULL), 3600);
-	assert_string_equal(cgroups_path(id_root), "/");
-	assert_string_equal(cgroups_path(id_ab), "/a/b.scope");
+	assert_string_equal(path_of(id_root, CG_ALIVE), "/");
+	assert_string_equal(path_of(id_ab, CG_ALIVE), "/a/b.scope");
 
 	/* created after the last scan: found by the next collection's one rescan */
 	snprintf(p, sizeof(p), "%s/late", root);
 	assert_int_equal(mkdir(p, 0755), 0);
 	id_late = ino_of(p);
 	cgroups_begin(time(NULL), 3600);
-	assert_string_equal(cgroups_path(id_late), "/late");
+	assert_string_equal(path_of(id_late, CG_ALIVE), "/late");
+
+	/* an id no scan has seen is unknown, not gone: it may be created under a name later */
+	cgroups_begin(time(NULL), 3600);
+	assert_null(path_of(0x7fffffffffull, CG_UNKNOWN));
+	assert_false(cgroups_gone_for(0x7fffffffffull, time(NULL) + 100000, 60));
 
 	/* removed: noticed by the periodic rescan; keeps its last path until the grace period is over */
 	assert_int_equal(rmdir(p), 0);
 	cgroups_begin(time(NULL), 3600);
 	assert_false(cgroups_gone_for(id_late, time(NULL) + 61, 60));	/* not rescanned yet */
 	cgroups_begin(time(NULL) + 3600, 3600);
-	assert_string_equal(cgroups_path(id_late), "/late");
+	assert_string_equal(path_of(id_late, CG_GONE), "/late");
 	assert_false(cgroups_gone_for(id_late, time(NULL), 60));
 	assert_true(cgroups_gone_for(id_late, time(NULL) + 61, 60));
-	cgroups_expire(time(NULL) + 121, 60);
-	assert_false(cgroups_gone_for(id_late, time(NULL) + 121, 60));
-	assert_false(cgroups_gone_for(id_ab, time(NULL) + 121, 60));
+	cgroups_expire(time(NULL) + 122, 60);
+	assert_false(cgroups_gone_for(id_late, time(NULL) + 122, 60));
+	assert_false(cgroups_gone_for(id_ab, time(NULL) + 122, 60));
 
 	cgroups_fini();
 	snprintf(p, sizeof(p), "%s/a/b.scope", root);
 	rmdir(p);
 	snprintf(p, sizeof(p), "%s/a", root);
+	rmdir(p);
+	rmdir(root);
+}
+
+/* The rmdir records of the BPF side, faked: id -> (parent, name). */
+static uint64_t fake_ids[3], fake_parents[3];
+static const char *fake_names[3];
+
+static int fake_removed(uint64_t id, uint64_t *parent, char *name, size_t size)
+{
+	for (int i = 0; i < 3; i++)
+		if (fake_ids[i] == id) {
+			*parent = fake_parents[i];
+			snprintf(name, size, "%s", fake_names[i]);
+			return 0;
+		}
+	return -1;
+}
+
+/*
+ * A cgroup created and removed between scans is named from its rmdir record:
+ * parent id and name, relative to the root whatever the hierarchy above it;
+ * a removed parent is itself named from its record; outside the root, no name.
+ */
+static void test_removed_names(void **state)
+{
+	char root[] = "/tmp/fpu_cgroot.XXXXXX", p[512];
+	uint64_t id_a;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(p, sizeof(p), "%s/a", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	id_a = ino_of(p);
+	assert_int_equal(cgroups_init(root), 0);
+	cgroups_begin(time(NULL), 3600);
+	fake_ids[0] = 0x7000000001ull, fake_parents[0] = id_a, fake_names[0] = "gone.scope";
+	fake_ids[1] = 0x7000000002ull, fake_parents[1] = 0x7000000003ull, fake_names[1] = "child";
+	fake_ids[2] = 0x7000000003ull, fake_parents[2] = ino_of(root), fake_names[2] = "parent";
+	cgroups_set_removed_lookup(fake_removed);
+	assert_string_equal(path_of(fake_ids[0], CG_GONE), "/a/gone.scope");
+	assert_string_equal(path_of(fake_ids[1], CG_GONE), "/parent/child");
+	fake_ids[1] = 0x7000000004ull;	/* a parent neither scanned nor recorded: outside the root */
+	fake_parents[1] = 0x7000000009ull;
+	assert_null(path_of(fake_ids[1], CG_UNKNOWN));
+	cgroups_set_removed_lookup(NULL);
+	cgroups_fini();
+	rmdir(p);
+	rmdir(root);
+}
+
+/* A directory the scan cannot open proves nothing: no cgroup is taken as gone; it is counted. */
+static void test_unreadable_dir(void **state)
+{
+	char root[] = "/tmp/fpu_cgroot.XXXXXX", p[512], q[512];
+	uint64_t id_inner;
+	unsigned long long before;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	assert_int_equal(chmod(root, 0755), 0);
+	snprintf(p, sizeof(p), "%s/locked", root);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(q, sizeof(q), "%s/locked/inner", root);
+	assert_int_equal(mkdir(q, 0755), 0);
+	id_inner = ino_of(q);
+	assert_int_equal(cgroups_init(root), 0);
+	cgroups_begin(time(NULL), 3600);
+	assert_string_equal(path_of(id_inner, CG_ALIVE), "/locked/inner");
+	before = cgroups_unreadable();
+	/* as nobody, "locked" cannot be opened: the scan is incomplete */
+	assert_int_equal(seteuid(65534), 0);
+	cgroups_begin(time(NULL) + 7200, 3600);
+	assert_int_equal(seteuid(0), 0);
+	assert_true(cgroups_unreadable() > before);
+	assert_string_equal(path_of(id_inner, CG_ALIVE), "/locked/inner");
+	assert_false(cgroups_gone_for(id_inner, time(NULL) + 100000, 60));
+	cgroups_fini();
+	rmdir(q);
 	rmdir(p);
 	rmdir(root);
 }
@@ -174,6 +266,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_find_mount),
 		cmocka_unit_test(test_resolve_tree),
+		cmocka_unit_test(test_removed_names),
+		cmocka_unit_test(test_unreadable_dir),
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_labels),
 	};

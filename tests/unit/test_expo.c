@@ -1,15 +1,26 @@
-/* test_expo.c: unit tests of the text exposition: escaping, ordering, merging, HELP/TYPE once per family. */
+/* test_expo.c: unit tests of the exposition and the series model: escaping, UTF-8, order, overflow, lifetimes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "expo.h"
+#include "model.h"
 
 static const struct family fam_b = { "b_total", METRIC_COUNTER, "B \\ things\nsecond line", 0 };
 static const struct family fam_a = { "a_info", METRIC_GAUGE, "A info.", 1 };
+static const struct family *const fams[] = { &fam_a, &fam_b };
+
+static struct model *new_model(size_t max)
+{
+	struct model *m = model_new(fams, 2);
+
+	model_set_max_series(m, max);
+	return m;
+}
 
 static void test_label_escaping(void **state)
 {
@@ -24,113 +35,150 @@ static void test_label_escaping(void **state)
 	buf_free(&b);
 }
 
-static void test_sorted_merged_rendering(void **state)
+/* Invalid UTF-8 becomes U+FFFD, the same way each time; valid text (and {} ") passes as it is. */
+static void test_utf8(void **state)
 {
-	struct expo e = { 0 };
-	struct buf out = { 0 };
-	struct label l1[] = { { "cgroup", "/z" } }, l2[] = { { "cgroup", "/a\"q" } };
+	char out[64];
+	struct buf b = { 0 };
+	struct label l[] = { { "cgroup", "/bad\xff" }, { "d", "\xc3\xa9t\xc3" } };
 
 	(void)state;
-	expo_add(&e, &fam_b, 2, 1, l1);
-	expo_add(&e, &fam_a, 1, 0, NULL);
-	expo_add(&e, &fam_b, 5, 1, l2);
-	expo_add(&e, &fam_b, 3, 1, l1);	/* same labels: summed */
-	expo_render(&e, &out, EXPO_TEXT);
+	assert_int_equal(utf8_sanitize("/bad\xff", out, sizeof(out)), 7);
+	assert_string_equal(out, "/bad\xef\xbf\xbd");
+	utf8_sanitize("\xed\xa0\x80x", out, sizeof(out));	/* a UTF-16 surrogate */
+	assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx");
+	utf8_sanitize("\xc0\xaf", out, sizeof(out));		/* an overlong '/' */
+	assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd");
+	utf8_sanitize("\xf0\x9f\x98\x80{}\"", out, sizeof(out));
+	assert_string_equal(out, "\xf0\x9f\x98\x80{}\"");
+	assert_true(utf8_valid(out, strlen(out)));
+	utf8_sanitize("abc\xe2\x82\xac", out, 6);		/* no character cut in half */
+	assert_string_equal(out, "abc");
+	expo_labels(&b, 2, l);
+	assert_string_equal(b.data, "{cgroup=\"/bad\xef\xbf\xbd\",d=\"\xc3\xa9t\xef\xbf\xbd\"}");
+	buf_free(&b);
+}
+
+/* Families in the order given, series in the order made, each family's HELP and TYPE once. */
+static void test_render_order(void **state)
+{
+	struct model *m = new_model(0);
+	struct owner *o = model_owner(m, "o", 60);
+	struct buf out = { 0 };
+	struct label l1[] = { { "cgroup", "/z" } }, l2[] = { { "cgroup", "/a\"q" } };
+	struct series *z = model_series(m, &fam_b, o, 1, l1);
+	struct series *a = model_series(m, &fam_b, o, 1, l2);
+
+	(void)state;
+	model_add(z, 2);
+	model_add(a, 5);
+	model_add(model_series(m, &fam_b, o, 1, l1), 3);	/* the same series: one more reference */
+	assert_ptr_equal(model_series(m, &fam_b, o, 1, l1), z);
+	model_series(m, &fam_a, o, 0, NULL);
+	model_render(m, &out, EXPO_TEXT);
 	assert_string_equal(out.data,
 		"# HELP a_info A info.\n"
 		"# TYPE a_info gauge\n"
 		"a_info 1\n"
 		"# HELP b_total B \\\\ things\\nsecond line\n"
 		"# TYPE b_total counter\n"
-		"b_total{cgroup=\"/a\\\"q\"} 5\n"
-		"b_total{cgroup=\"/z\"} 5\n");
-	expo_free(&e);
+		"b_total{cgroup=\"/z\"} 5\n"
+		"b_total{cgroup=\"/a\\\"q\"} 5\n");
+	buf_reset(&out);
+	model_render(m, &out, EXPO_OPENMETRICS);
+	expo_end(&out, EXPO_OPENMETRICS);
+	assert_non_null(strstr(out.data, "# HELP b B \\\\ things\\nsecond line\n# TYPE b counter\n"));
+	assert_non_null(strstr(out.data, "b_total{cgroup=\"/z\"} 5\n"));
+	assert_non_null(strstr(out.data, "\n# EOF\n"));
+	model_owner_put(m, o);
+	model_free(m);
 	buf_free(&out);
 }
 
 static void test_values(void **state)
 {
-	struct expo e = { 0 };
 	struct buf out = { 0 };
 	struct label l[] = { { "k", "v" } };
 
 	(void)state;
-	expo_add(&e, &fam_a, 0.1, 1, l);
-	expo_add(&e, &fam_b, 18446744073709551615.0, 0, NULL);
-	expo_render(&e, &out, EXPO_TEXT);
-	assert_non_null(strstr(out.data, "a_info{k=\"v\"} 0.1\n"));
-	assert_non_null(strstr(out.data, "b_total 1.8446744073709552e+19\n"));
-	expo_free(&e);
+	expo_add(&out, &fam_a, 0.1, 1, l);
+	expo_add(&out, &fam_b, 18446744073709551615.0, 0, NULL);
+	expo_sample_u64(&out, &fam_b, "", 0, UINT64_MAX);
+	expo_add(&out, &fam_a, -3, 0, NULL);
+	assert_string_equal(out.data, "a_info{k=\"v\"} 0.1\n"
+				      "b_total 1.8446744073709552e+19\n"
+				      "b_total 18446744073709551615\n"
+				      "a_info -3\n");
 	buf_free(&out);
 }
 
-static void test_multiple_labels_in_given_order(void **state)
+/*
+ * max_per_family keeps the first series made; later counters go to one
+ * overflow series, later info series are dropped, and each is counted.
+ */
+static void test_overflow(void **state)
 {
-	struct expo e = { 0 };
+	struct model *m = new_model(2);
+	struct owner *o = model_owner(m, "o", 60);
 	struct buf out = { 0 };
-	struct label l[] = { { "domain", "vm1" }, { "vcpu", "0" } };
-
-	(void)state;
-	expo_add(&e, &fam_b, 7, 2, l);
-	expo_render(&e, &out, EXPO_TEXT);
-	assert_non_null(strstr(out.data, "b_total{domain=\"vm1\",vcpu=\"0\"} 7\n"));
-	expo_free(&e);
-	buf_free(&out);
-}
-
-static void test_openmetrics(void **state)
-{
-	struct expo e = { 0 };
-	struct buf out = { 0 };
-
-	(void)state;
-	expo_add(&e, &fam_b, 4, 0, NULL);
-	expo_render(&e, &out, EXPO_OPENMETRICS);
-	assert_string_equal(out.data,
-		"# HELP b B \\\\ things\\nsecond line\n"
-		"# TYPE b counter\n"
-		"b_total 4\n"
-		"# EOF\n");
-	expo_free(&e);
-	buf_free(&out);
-}
-
-static void test_info_not_summed(void **state)
-{
-	struct expo e = { 0 };
-	struct buf out = { 0 };
-	struct label l[] = { { "cgroup", "/x" } };
-
-	(void)state;
-	expo_add(&e, &fam_a, 1, 1, l);
-	expo_add(&e, &fam_a, 1, 1, l);
-	expo_render(&e, &out, EXPO_TEXT);
-	assert_non_null(strstr(out.data, "a_info{cgroup=\"/x\"} 1\n"));
-	expo_free(&e);
-	buf_free(&out);
-}
-
-static void test_overflow_folding(void **state)
-{
-	struct expo e = { .max_series = 2 };
-	struct buf out = { 0 };
-	const char *cg[] = { "/a", "/b", "/c\"q", "/d" };
+	const char *cg[] = { "/d", "/b", "/c\"q", "/a" };
+	struct model_stats st;
 
 	(void)state;
 	for (int i = 0; i < 4; i++) {
 		struct label l[] = { { "cgroup", cg[i] }, { "reason", "bad_frame" } };
 
-		expo_add(&e, &fam_b, i + 1, 2, l);
+		model_add(model_series(m, &fam_b, o, 2, l), (uint64_t)i + 1);
+		assert_true(model_series(m, &fam_a, o, 2, l) != NULL || i >= 2);
 	}
-	expo_add(&e, &fam_a, 1, 0, NULL);	/* another family keeps its own count */
-	assert_int_equal(expo_merge(&e), 2);
-	expo_render(&e, &out, EXPO_TEXT);
+	model_render(m, &out, EXPO_TEXT);
 	assert_non_null(strstr(out.data,
-		"b_total{cgroup=\"/a\",reason=\"bad_frame\"} 1\n"
+		"b_total{cgroup=\"/d\",reason=\"bad_frame\"} 1\n"
 		"b_total{cgroup=\"/b\",reason=\"bad_frame\"} 2\n"
 		"b_total{cgroup=\"overflow\",reason=\"overflow\"} 7\n"));
-	assert_non_null(strstr(out.data, "a_info 1\n"));
-	expo_free(&e);
+	assert_null(strstr(out.data, "a_info{cgroup=\"overflow\""));
+	model_stats(m, &st);
+	assert_int_equal(st.overflowed, 4);	/* two counters, two info series */
+	assert_int_equal(st.series, 5);
+	model_owner_put(m, o);
+	model_free(m);
+	buf_free(&out);
+}
+
+/*
+ * A series lives while held, then for its owner's grace after the owner was
+ * last alive; what members added stays in it: counters never go back.
+ */
+static void test_lifetimes(void **state)
+{
+	struct model *m = new_model(0);
+	struct owner *o = model_owner(m, "cgroup /x", 60);
+	struct label l[] = { { "cgroup", "/x" } };
+	struct series *s1 = model_series(m, &fam_b, o, 1, l), *s2 = model_series(m, &fam_b, o, 1, l);
+	struct buf out = { 0 };
+	struct model_stats st;
+
+	(void)state;
+	model_begin(m);
+	model_owner_alive(m, o, 1000);
+	model_begin(m);
+	model_add(s1, 40);
+	model_add(s2, 2);
+	model_series_put(m, s1);	/* one member leaves: the series keeps its 42 */
+	model_prune(m, 5000);
+	model_render(m, &out, EXPO_TEXT);
+	assert_non_null(strstr(out.data, "b_total{cgroup=\"/x\"} 42\n"));
+	model_series_put(m, s2);	/* no member left, owner alive within grace: kept */
+	model_prune(m, 1059);
+	model_stats(m, &st);
+	assert_int_equal(st.series, 1);
+	model_prune(m, 1060);		/* grace over: gone */
+	model_stats(m, &st);
+	assert_int_equal(st.series, 0);
+	model_owner_put(m, o);
+	model_stats(m, &st);
+	assert_int_equal(st.owners, 0);
+	model_free(m);
 	buf_free(&out);
 }
 
@@ -138,12 +186,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_label_escaping),
-		cmocka_unit_test(test_sorted_merged_rendering),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_render_order),
 		cmocka_unit_test(test_values),
-		cmocka_unit_test(test_multiple_labels_in_given_order),
-		cmocka_unit_test(test_openmetrics),
-		cmocka_unit_test(test_info_not_summed),
-		cmocka_unit_test(test_overflow_folding),
+		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_lifetimes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,60 @@
+/* model.h: the exported series, kept between scrapes: counters that only grow, info series, owners that bound their life. */
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "expo.h"
+
+/*
+ * A series is found by its family and label values and lives while anything
+ * holds a reference to it, and then while its owner (the cgroup label, the
+ * VM) was alive within the owner's grace period.  Counters only ever have
+ * deltas added: a member that leaves takes nothing with it.
+ */
+struct model;
+struct series;
+struct owner;
+
+/* families: the data families, in the order they are rendered. */
+struct model *model_new(const struct family *const *families, size_t nfamilies);
+void model_free(struct model *m);
+/* series.max_per_family: 0 for no limit. */
+void model_set_max_series(struct model *m, size_t max);
+
+/* The owner with this key, made on first use (grace in seconds; the last call's grace wins). */
+struct owner *model_owner(struct model *m, const char *key, time_t grace);
+void model_owner_put(struct model *m, struct owner *o);
+/* A collection starts: owners marked alive in it keep their series whatever their grace. */
+void model_begin(struct model *m);
+void model_owner_alive(struct model *m, struct owner *o, time_t now);
+const char *model_owner_key(const struct owner *o);
+
+/*
+ * The series of family f with these labels, made on first use, with a
+ * reference for the caller.  A family at max_per_family gives its counters
+ * one more series, every label "overflow", and no new info series (NULL).
+ */
+struct series *model_series(struct model *m, const struct family *f, struct owner *o,
+			    size_t nlabels, const struct label *labels);
+void model_series_put(struct model *m, struct series *s);
+void model_add(struct series *s, uint64_t delta);
+uint64_t model_value(const struct series *s);
+/* Is this a family's overflow series? */
+int model_is_overflow(const struct series *s);
+
+/* Drops series no one holds whose owner has been dead for its grace period. */
+void model_prune(struct model *m, time_t now);
+/* Every series of every family that has one, families in order, series in the order they were made. */
+void model_render(const struct model *m, struct buf *out, enum expo_format format);
+
+struct model_stats {
+	size_t series;		/* live series, overflow series included */
+	size_t owners;
+	uint64_t overflowed;	/* series lookups sent to overflow or refused since start */
+};
+void model_stats(const struct model *m, struct model_stats *st);
+
+#endif /* MODEL_H */
