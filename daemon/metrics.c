@@ -147,7 +147,7 @@ struct source {
 	struct owner *owner;
 	const char *label;	/* the cgroup label, in the owner's key */
 	char *vcpu;		/* SRC_VCPU: its vcpu label */
-	char *ident;		/* the labels it was last mapped under: moving elsewhere moves its whole count */
+	char *ident;		/* SRC_VCPU: domain/vcpu it was last mapped under */
 	uint64_t prev[RARE__COUNT];
 	unsigned int nslots;
 	struct series **slots;
@@ -249,12 +249,14 @@ static void src_unmap(struct source *s)
 /*
  * A source mapped under other labels than before (a VM renamed, a cgroup
  * label changed by a reload) brings its whole count to its new series; under
- * the same labels it goes on adding what it grew by.
+ * the same labels it goes on adding what it grew by.  The labels are the
+ * owner's key, and for a vCPU thread its vcpu label too (ident).
  */
 static void src_map(struct source *s, const char *ident, struct owner *o, unsigned int nslots)
 {
-	if (!s->ident || strcmp(s->ident, ident)) {
+	if (s->owner != o || (ident && (!s->ident || strcmp(s->ident, ident))))
 		memset(s->prev, 0, sizeof(s->prev));
+	if (ident && (!s->ident || strcmp(s->ident, ident))) {
 		free(s->ident);
 		s->ident = xstrdup(ident);
 	}
@@ -470,14 +472,14 @@ static int cg_map(struct source *s, const char *path)
 	struct owner *o;
 
 	if (!label[0]) {	/* excluded */
-		src_map(s, "", NULL, 0);
+		src_map(s, NULL, NULL, 0);
 		s->mapped = 0;
 		return -1;
 	}
 	snprintf(key, sizeof(key), "c%s", label);
 	o = model_owner(m.model, key, m.grace);
 	n = info + 1 + (s->kind == SRC_CG_XSTATE ? popcount64(s->k2) : 0);
-	src_map(s, key, o, n);
+	src_map(s, NULL, o, n);
 	s->label = model_owner_key(o) + 1;
 	cgroups_describe(s->label, &d);
 	{
@@ -714,7 +716,7 @@ static void sync_guest_xstates(time_t now)
 			xstate_format(xf, hex);
 			struct label l[] = { { "domain", g->domain }, { "xfeatures", hex } };
 
-			src_map(s, g->domain, guest_owner(g), 1 + popcount64(xf));
+			src_map(s, NULL, guest_owner(g), 1 + popcount64(xf));
 			s->name_gen = g->name_gen;
 			s->slots[GX_SAVES] = model_series(m.model, &f_guest_xstate_saves, s->owner, 2, l);
 			component_series(s, &f_guest_component_saves, "domain", g->domain, xf, 1);
@@ -745,7 +747,7 @@ static void sync_guest_info(time_t now)
 			struct label l[] = { { "domain", g->domain }, { "pid", pid }, { "cgroup", g->cgroup },
 					     { "vmm", g->vmm }, { "uuid", g->uuid } };
 
-			src_map(s, g->domain, guest_owner(g), 1);
+			src_map(s, NULL, guest_owner(g), 1);
 			s->name_gen = g->name_gen;
 			s->slots[0] = model_series(m.model, &f_guest_info, s->owner, 5, l);
 		}

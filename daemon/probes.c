@@ -336,6 +336,8 @@ int probes_init(const struct config *cfg)
 		goto fail;
 	}
 	select_programs(toggles_of(cfg));
+	btf__free(pr.vmlinux);	/* several MB, needed only to choose the programs */
+	pr.vmlinux = NULL;
 	size_maps(cfg, &pr.sizes);
 	configure_bad_frame();
 	configure_pidns();
