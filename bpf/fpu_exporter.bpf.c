@@ -204,6 +204,7 @@ static __always_inline int count_kvm_fpu(int load)
 		return 0;
 	if (load) {
 		vt->loads++;
+		kvm_vcpu_read(vt, vt->tgid);
 		return 0;
 	}
 	vt->reloads++;
