@@ -192,6 +192,18 @@ static __always_inline void kvm_vcpu_read(struct vcpu_thread *vt, __u32 tgid)
 	}
 	if (!bpf_core_field_exists(vcpu->arch.xcr0))
 		return;
+	if (bpf_core_field_exists(vcpu->arch.guest_supported_xcr0) &&
+	    bpf_core_field_offset(vcpu->arch.guest_supported_xcr0) ==
+	    bpf_core_field_offset(vcpu->arch.xcr0) + 8) {
+		__u64 x[2];	/* side by side, as in every release so far: one read */
+
+		if (bpf_probe_read_kernel(x, sizeof(x), &vcpu->arch.xcr0))
+			return;
+		vt->xcr0 = x[0];
+		vt->supported_xcr0 = x[1];
+		vt->flags |= flags | VT_KVM_SUPPORTED;
+		return;
+	}
 	vt->xcr0 = BPF_CORE_READ(vcpu, arch.xcr0);
 	if (bpf_core_field_exists(vcpu->arch.guest_supported_xcr0)) {
 		vt->supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_supported_xcr0);
