@@ -665,6 +665,12 @@ static void sync_vcpu_xcr0(__u32 tid, const struct vcpu_thread *v, const struct 
 	free(key);
 }
 
+/* A collection that could not look at the thread keeps its XCR0 series as they were. */
+static void vcpu_xcr0_keep(__u32 tid)
+{
+	src_get(SRC_XCR0, tid, 0)->seen = m.sync;
+}
+
 static void sync_vcpu_threads(time_t now)
 {
 	int fd = probes_maps()->vcpu_threads;
@@ -689,8 +695,10 @@ static void sync_vcpu_threads(time_t now)
 			s->seen = m.sync - 1;
 			continue;
 		}
-		if (r < 0)
+		if (r < 0) {
+			vcpu_xcr0_keep(tids[i]);
 			continue;
+		}
 		/*
 		 * KVM's own index when the BPF side read it; else the thread's
 		 * name.  A thread that ran no load yet is labelled at the next
@@ -710,6 +718,7 @@ static void sync_vcpu_threads(time_t now)
 		}
 		if (err < 0 && err != -ENOENT) {
 			m.proc_errors++;
+			vcpu_xcr0_keep(tids[i]);
 			continue;
 		}
 		if (err == -ENOENT && !s->mapped)
