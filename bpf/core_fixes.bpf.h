@@ -4,6 +4,8 @@
 
 #include <bpf/bpf_core_read.h>
 
+#include "fpu_exporter.h"
+
 /*
  * Before Linux 5.16, struct fpu embedded the register image as
  * "union fpregs_state state"; the series that introduced struct fpstate
@@ -124,6 +126,94 @@ static __always_inline int current_ids(__u32 *tid, __u32 *tgid)
 	if (pid_in_ns(BPF_CORE_READ(task, thread_pid), tid))
 		return -1;
 	return pid_in_ns(BPF_CORE_READ(task, group_leader, thread_pid), tgid);
+}
+
+/*
+ * The struct kvm_vcpu that KVM loaded on the current thread, or NULL.
+ * vcpu_load() registers vcpu->preempt_notifier on the thread
+ * (hlist_add_head: it is first) until vcpu_put(), and kvm_fpu fires between
+ * the two; KVM is the only user of preempt notifiers.  Two container_of steps
+ * give the vCPU, trusted only if its pid is the thread's (KVM_RUN sets
+ * vcpu->pid before it loads the vCPU).  struct kvm_vcpu is in the kvm
+ * module's BTF where kvm is a module: CO-RE finds it there.  Reads go through
+ * bpf_probe_read_kernel, as the classic tracepoint program has no BTF pointer.
+ */
+static __always_inline struct kvm_vcpu *current_kvm_vcpu(void)
+{
+	struct task_struct *task = current_task();
+	struct hlist_node *first;
+	struct kvm_vcpu *vcpu;
+
+	if (!bpf_core_field_exists(task->preempt_notifiers) ||
+	    !bpf_core_field_exists(struct kvm_vcpu, preempt_notifier) ||
+	    !bpf_core_field_exists(struct kvm_vcpu, pid))
+		return NULL;
+	first = BPF_CORE_READ(task, preempt_notifiers.first);
+	if (!first)
+		return NULL;
+	vcpu = (struct kvm_vcpu *)((char *)first -
+				   bpf_core_field_offset(struct preempt_notifier, link) -
+				   bpf_core_field_offset(struct kvm_vcpu, preempt_notifier));
+	if (BPF_CORE_READ(vcpu, pid) != BPF_CORE_READ(task, thread_pid))
+		return NULL;
+	return vcpu;
+}
+
+/*
+ * The identity of the current thread's vCPU (once: a thread keeps the label
+ * of the first vCPU it ran) and its XCR0 state (at every load: the guest
+ * writes XCR0 with XSETBV, the VMM with KVM_SET_XCRS).
+ *
+ * kvm->userspace_pid came with "KVM: trigger uevents when creating or
+ * destroying a VM" (4.13); it is the global pid of the thread that made the
+ * VM, so a daemon in a PID namespace, or a kernel without it, uses the tgid.
+ * vcpu->vcpu_idx, the vCPU's position in kvm->vcpus (creation order), came
+ * with 8750e72a79dd ("KVM: remember position in kvm->vcpus array"), which
+ * every supported kernel has (stable took it back to 4.19); vcpu_id is the
+ * APIC id the VMM chose, not an index.
+ * arch.guest_supported_xcr0 is in every release through 6.18; "x86/kvm/fpu:
+ * Remove kvm_vcpu_arch.guest_supported_xcr0" (posted in 2022, not merged)
+ * would leave the same value in guest_fpu.fpstate->user_xfeatures, which
+ * kvm_vcpu_after_set_cpuid() sets to it since "x86/kvm/fpu: Limit guest
+ * user_xfeatures to supported bits of XCR0" (5.18): that is the fallback.
+ */
+static __always_inline void kvm_vcpu_read(struct vcpu_thread *vt, __u32 tgid)
+{
+	struct kvm_vcpu *vcpu = current_kvm_vcpu();
+	__u32 flags = VT_KVM_XCR0;
+
+	if (!vcpu)
+		return;
+	if (!(vt->flags & VT_KVM_ID) && bpf_core_field_exists(vcpu->vcpu_idx)) {
+		vt->vcpu_idx = BPF_CORE_READ(vcpu, vcpu_idx);
+		vt->vm_pid = !pidns_inum && bpf_core_field_exists(struct kvm, userspace_pid) ?
+			     BPF_CORE_READ(vcpu, kvm, userspace_pid) : tgid;
+		vt->flags |= VT_KVM_ID;
+	}
+	if (!bpf_core_field_exists(vcpu->arch.xcr0))
+		return;
+	if (bpf_core_field_exists(vcpu->arch.guest_supported_xcr0) &&
+	    bpf_core_field_offset(vcpu->arch.guest_supported_xcr0) ==
+	    bpf_core_field_offset(vcpu->arch.xcr0) + 8) {
+		__u64 x[2];	/* side by side, as in every release so far: one read */
+
+		if (bpf_probe_read_kernel(x, sizeof(x), &vcpu->arch.xcr0))
+			return;
+		vt->xcr0 = x[0];
+		vt->supported_xcr0 = x[1];
+		vt->flags |= flags | VT_KVM_SUPPORTED;
+		return;
+	}
+	vt->xcr0 = BPF_CORE_READ(vcpu, arch.xcr0);
+	if (bpf_core_field_exists(vcpu->arch.guest_supported_xcr0)) {
+		vt->supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_supported_xcr0);
+		flags |= VT_KVM_SUPPORTED;
+	} else if (bpf_core_field_exists(vcpu->arch.guest_fpu.fpstate) &&
+		   bpf_core_field_exists(struct fpstate, user_xfeatures)) {
+		vt->supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_fpu.fpstate, user_xfeatures);
+		flags |= VT_KVM_SUPPORTED;
+	}
+	vt->flags |= flags;
 }
 
 #endif /* CORE_FIXES_BPF_H */

@@ -203,6 +203,7 @@ static __always_inline int count_kvm_fpu(int load)
 	if (!vt)
 		return 0;
 	if (load) {
+		kvm_vcpu_read(vt, vt->tgid);	/* first: a load counted has its identity read */
 		vt->loads++;
 		return 0;
 	}

@@ -43,12 +43,20 @@ struct cgroup_xstate_key {
 
 /* One entry per thread that ran a KVM vCPU, written only by that thread. */
 #define VT_EXITED	1	/* sched_process_exit: final values, for the daemon to collect */
+#define VT_KVM_ID	2	/* vcpu_idx and vm_pid were read from KVM's struct kvm_vcpu */
+#define VT_KVM_XCR0	4	/* xcr0 too, read at the last kvm_fpu(load=1) */
+#define VT_KVM_SUPPORTED 8	/* supported_xcr0 too, read at the last kvm_fpu(load=1) */
 struct vcpu_thread {
 	__u32 tgid;
 	__u32 flags;		/* VT_* */
 	__u64 loads;		/* kvm_fpu(load=1) */
 	__u64 reloads;		/* kvm_fpu(load=0): KVM's per-vCPU fpu_reload, exactly */
 	__u64 guest_fpstate;	/* kernel address of the guest's struct fpstate */
+	/* read at kvm_fpu(load=1), from the vCPU KVM loaded on this thread */
+	__u32 vcpu_idx;		/* vcpu->vcpu_idx: the vCPU's index in its VM */
+	__u32 vm_pid;		/* vcpu->kvm->userspace_pid (the thread that made the VM), else the tgid */
+	__u64 xcr0;		/* vcpu->arch.xcr0: the guest's XCR0 */
+	__u64 supported_xcr0;	/* vcpu->arch.guest_supported_xcr0: what CPUID leaf 0xD lets it enable */
 };
 
 /* Guest FPU images put back by KVM (one per fpu_reload), by their XSTATE_BV. */

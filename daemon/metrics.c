@@ -42,6 +42,9 @@ COUNTER(f_guest_reloads, "fpu_guest_reloads_total",
 COUNTER(f_guest_component_saves, "fpu_guest_xstate_component_saves_total",
 	"Saves of a guest's FPU image in which the XSAVE component was live (pkru excluded: "
 	"the saved PKRU is the host's).");
+INFO(f_guest_xcr0_info, "fpu_guest_xcr0_info",
+	"One per vCPU thread: the guest's XCR0, the XCR0 bits its CPUID leaf 0xD allows (supported), "
+	"and the XCR0 bits outside them but x87 (unsupported), as KVM held them at the last guest FPU load.");
 COUNTER(f_guest_xstate_saves, "fpu_guest_xstate_saves_total",
 	"Saves of a guest's FPU image, each counted once (at kvm_fpu unload, or at the context "
 	"switch that saved it first), by the guest XSTATE_BV written, PKRU bit cleared.");
@@ -112,7 +115,7 @@ GAUGE(f_max_fds, "process_max_fds", "Maximum number of open file descriptors.");
 /* The data families, in the order they are rendered (by name). */
 static const struct family *const data_families[] = {
 	&f_cgroup_info, &f_guest_info, &f_guest_loads, &f_guest_reloads, &f_guest_component_saves,
-	&f_guest_xstate_saves, &f_regs_activated, &f_regs_deactivated, &f_signal_frames,
+	&f_guest_xcr0_info, &f_guest_xstate_saves, &f_regs_activated, &f_regs_deactivated, &f_signal_frames,
 	&f_sigreturn_failures, &f_sigreturn_restores, &f_task_copies, &f_task_drops,
 	&f_component_saves, &f_xstate_saves,
 };
@@ -123,7 +126,7 @@ static const struct family *const data_families[] = {
  * What a source is: one BPF map entry (or one VM, for its info series),
  * with the counts last read from it and the series it adds to.
  */
-enum src_kind { SRC_CG_HOT, SRC_CG_RARE, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST };
+enum src_kind { SRC_CG_HOT, SRC_CG_RARE, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST, SRC_XCR0 };
 
 /* Slot layout per kind: the counters first (by their index in the map value), then the rest. */
 #define CG_INFO_SLOT(kind)	((kind) == SRC_CG_HOT ? HOT__COUNT : (kind) == SRC_CG_RARE ? RARE__COUNT : 2)
@@ -630,6 +633,46 @@ static void vcpu_map(struct source *s, const struct guest *g, const char *vcpu)
 	s->vcpu = xstrdup(vcpu);
 }
 
+/*
+ * The fpu_guest_xcr0_info of a vCPU thread.  Its owner is keyed by the
+ * values, with no grace: when KVM shows a new XCR0 the source moves to a new
+ * series and the old one, held by nothing and never alive again, is pruned
+ * in this collection.  A thread that exits takes its series with it.
+ */
+static void sync_vcpu_xcr0(__u32 tid, const struct vcpu_thread *v, const struct guest *g,
+			   const char *vcpu, time_t now)
+{
+	char xcr0[19], sup[19] = "", unsup[19] = "", *key;
+	struct source *s;
+
+	if (!(v->flags & VT_KVM_XCR0))
+		return;		/* not seen: swept, with its series */
+	s = src_get(SRC_XCR0, tid, 0);
+	s->seen = m.sync;
+	xstate_format(v->xcr0, xcr0);
+	if (v->flags & VT_KVM_SUPPORTED) {
+		xstate_format(v->supported_xcr0, sup);
+		/* x87 is always allowed (KVM's __kvm_set_xcr()), CPUID or not */
+		xstate_format(v->xcr0 & ~(v->supported_xcr0 | 1), unsup);
+	}
+	key = xasprintf("x%d:%llu:%s/%s=%s/%s", (int)g->pid, g->start_time, g->domain, vcpu, xcr0, sup);
+	if (!s->mapped || s->gen != m.gen || strcmp(s->ident, key)) {
+		struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu }, { "xcr0", xcr0 },
+				     { "supported", sup }, { "unsupported", unsup } };
+
+		src_map(s, key, model_owner(m.model, key, 0), 1);
+		s->slots[0] = model_series(m.model, &f_guest_xcr0_info, s->owner, 5, l);
+	}
+	model_owner_alive(m.model, s->owner, now);
+	free(key);
+}
+
+/* A collection that could not look at the thread keeps its XCR0 series as they were. */
+static void vcpu_xcr0_keep(__u32 tid)
+{
+	src_get(SRC_XCR0, tid, 0)->seen = m.sync;
+}
+
 static void sync_vcpu_threads(time_t now)
 {
 	int fd = probes_maps()->vcpu_threads;
@@ -654,10 +697,22 @@ static void sync_vcpu_threads(time_t now)
 			s->seen = m.sync - 1;
 			continue;
 		}
-		if (r < 0)
+		if (r < 0) {
+			vcpu_xcr0_keep(tids[i]);
+			continue;
+		}
+		/*
+		 * KVM's own index when the BPF side read it; else the thread's
+		 * name.  A thread that ran no load yet is labelled at the next
+		 * collection (kvm_fpu reads the identity before it counts a load).
+		 */
+		if (v->flags & VT_KVM_ID) {
+			snprintf(vcpu, sizeof(vcpu), "%u", v->vcpu_idx);
+			err = 0;
+		} else if (!v->loads && !s->mapped && !(v->flags & VT_EXITED)) {
 			continue;
 		/* a vCPU keeps its index; other threads are looked at again (QEMU names them late) */
-		if (s->vcpu && strcmp(s->vcpu, "none")) {
+		} else if (s->vcpu && strcmp(s->vcpu, "none")) {
 			snprintf(vcpu, sizeof(vcpu), "%s", s->vcpu);
 			err = 0;
 		} else {
@@ -665,6 +720,7 @@ static void sync_vcpu_threads(time_t now)
 		}
 		if (err < 0 && err != -ENOENT) {
 			m.proc_errors++;
+			vcpu_xcr0_keep(tids[i]);
 			continue;
 		}
 		if (err == -ENOENT && !s->mapped)
@@ -676,6 +732,8 @@ static void sync_vcpu_threads(time_t now)
 		add_delta(s, VCPU_RELOADS, v->reloads, NULL);
 		if (s->owner)
 			model_owner_alive(m.model, s->owner, now);
+		if (s->mapped && s->vcpu && !(v->flags & VT_EXITED) && err != -ENOENT)
+			sync_vcpu_xcr0(tids[i], v, g, s->vcpu, now);
 		/* exited (the BPF side says so, or /proc does): its final counts are in */
 		if ((v->flags & VT_EXITED) || err == -ENOENT) {
 			map_delete(fd, &tids[i]);

@@ -1,5 +1,6 @@
 /* testvmm.c: minimal KVM VMM whose vCPU threads do exactly N KVM_RUNs, ground truth for the exporter's end-to-end tests. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -31,13 +32,19 @@
  */
 static const uint8_t guest_code[] = { 0xe6, GUEST_IO_PORT, 0xeb, 0xfc };
 
-/* Rendezvous used only with --hold-threads: threads stay alive, idle. */
+/*
+ * Rendezvous used with --hold-threads (threads stay alive, idle, after their
+ * runs) and with --midway (threads stop after half their runs until the
+ * main thread lets them go on).
+ */
 struct hold {
 	bool enabled;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int done;
 	bool release;
+	int mid_done;
+	bool mid_release;
 };
 
 struct vcpu {
@@ -50,6 +57,11 @@ struct vcpu {
 	pthread_t thread;
 	struct hold *hold;
 	const char *name_fmt;	/* thread name, %d the index */
+	unsigned long long half;	/* --midway: stop after this many runs; else ULLONG_MAX */
+	uint64_t cpuid_xcr0;	/* CPUID leaf 0xD.0 EDX:EAX set with KVM_SET_CPUID2 */
+	uint64_t supported;	/* what KVM_GET_SUPPORTED_CPUID allows of it */
+	uint64_t kvm_supported;	/* what KVM_SET_XCRS accepts (vcpu_probe_supported) */
+	uint64_t xcr0_then;	/* --xcr0-then: XCR0 set at midway; 0 none */
 };
 
 struct opts {
@@ -58,9 +70,15 @@ struct opts {
 	const char *vcpu_name;	/* printf format of vCPU thread names, %d the index */
 	const char *go;		/* run only once this file exists */
 	const char *ready;
+	const char *midway;	/* after half the runs: report here, wait for resume */
+	const char *resume;
 	bool hold_threads;
 	int nr_vcpus;
 	unsigned long long runs[MAX_VCPUS];
+	int n_cpuid, n_xcr0, n_then;
+	uint64_t cpuid_xcr0[MAX_VCPUS];
+	uint64_t xcr0[MAX_VCPUS];
+	uint64_t xcr0_then[MAX_VCPUS];
 };
 
 static void usage(void)
@@ -69,6 +87,8 @@ static void usage(void)
 		"usage: testvmm [-name guest=NAME[,opt=...]] --runs N0,N1[,N2...]\n"
 		"               [--ready FILE] [--hold-threads] [--comm NAME] [--vcpu-name FMT]\n"
 		"               [--id ID] [-uuid UUID] [--go FILE]\n"
+		"               [--cpuid-xcr0 M0,M1,...] [--xcr0 X0,X1,...]\n"
+		"               [--xcr0-then Y0,Y1,... --midway FILE --resume FILE]\n"
 		"  -name NAME|guest=NAME,...  accepted and ignored (QEMU style)\n"
 		"  --id ID, -uuid UUID        accepted and ignored (Firecracker, QEMU style)\n"
 		"  --comm NAME                process name, as another VMM's (default testvmm)\n"
@@ -76,7 +96,16 @@ static void usage(void)
 		"  --vcpu-name FMT            vCPU thread names, %%d the index (default \"CPU %%d/KVM\")\n"
 		"  --runs N0,N1,...           one vCPU per entry; vCPU i does N_i KVM_RUNs\n"
 		"  --ready FILE               write the result lines to FILE (atomically)\n"
-		"  --hold-threads             keep vCPU threads alive (idle) until exit\n");
+		"  --hold-threads             keep vCPU threads alive (idle) until exit\n"
+		"  --cpuid-xcr0 M0,M1,...     vCPU i gets KVM_GET_SUPPORTED_CPUID with leaf 0xD.0\n"
+		"                             EDX:EAX = M_i (KVM_SET_CPUID2)\n"
+		"  --xcr0 X0,X1,...           KVM_SET_XCRS: vCPU i starts with XCR0 = X_i\n"
+		"  --midway FILE              after half the runs, write the result lines to FILE\n"
+		"  --resume FILE              then go on once FILE exists (60 s at most)\n"
+		"  --xcr0-then Y0,Y1,...      at midway, vCPU i sets XCR0 = Y_i (KVM_SET_XCRS)\n"
+		"  Values take C syntax (0x7); result lines then carry xcr0= (KVM_GET_XCRS),\n"
+		"  cpuid_xcr0= and supported= (cpuid_xcr0 & KVM_GET_SUPPORTED_CPUID's 0xD.0), and\n"
+		"  kvm_supported= (the bits KVM_SET_XCRS accepts: KVM's guest_supported_xcr0)\n");
 	exit(2);
 }
 
@@ -130,6 +159,29 @@ static int parse_runs(const char *arg, unsigned long long *runs)
 	}
 }
 
+/* "V0,V1,...", each in C syntax (0x7, 7); returns the count, or -1. */
+static int parse_u64s(const char *arg, uint64_t *v)
+{
+	const char *p = arg;
+	int n = 0;
+
+	for (;;) {
+		char *end;
+
+		if (n == MAX_VCPUS || *p < '0' || *p > '9')
+			return -1;
+		errno = 0;
+		v[n++] = strtoull(p, &end, 0);
+		if (errno)
+			return -1;
+		if (*end == '\0')
+			return n;
+		if (*end != ',')
+			return -1;
+		p = end + 1;
+	}
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	int i;
@@ -158,9 +210,26 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->nr_vcpus = parse_runs(argv[++i], o->runs);
 		else if (!strcmp(a, "--ready"))
 			o->ready = argv[++i];
+		else if (!strcmp(a, "--midway"))
+			o->midway = argv[++i];
+		else if (!strcmp(a, "--resume"))
+			o->resume = argv[++i];
+		else if (!strcmp(a, "--cpuid-xcr0"))
+			o->n_cpuid = parse_u64s(argv[++i], o->cpuid_xcr0);
+		else if (!strcmp(a, "--xcr0"))
+			o->n_xcr0 = parse_u64s(argv[++i], o->xcr0);
+		else if (!strcmp(a, "--xcr0-then"))
+			o->n_then = parse_u64s(argv[++i], o->xcr0_then);
 		else
 			usage();
 	}
+	/* each per-vCPU list, when given, has one value per vCPU */
+	if (o->n_cpuid < 0 || o->n_xcr0 < 0 || o->n_then < 0 ||
+	    (o->n_cpuid && o->n_cpuid != o->nr_vcpus) ||
+	    (o->n_xcr0 && o->n_xcr0 != o->nr_vcpus) ||
+	    (o->n_then && o->n_then != o->nr_vcpus) ||
+	    !o->midway != !o->resume || (o->n_then && !o->midway))
+		usage();
 	if ((o->name && (!o->name[0] || !strcmp(o->name, "guest="))) ||
 	    o->nr_vcpus < 1 || (o->ready && !o->ready[0]))
 		usage();
@@ -244,6 +313,103 @@ static void vcpu_create(int vm, struct vcpu *v)
 		die("KVM_SET_REGS");
 }
 
+/* KVM_SET_CPUID2: what KVM supports, with leaf 0xD.0 EDX:EAX = v->cpuid_xcr0. */
+static void vcpu_set_cpuid(int vm_fd_kvm, struct vcpu *v)
+{
+	struct kvm_cpuid2 *cpuid;
+	int nent = 256;
+	uint32_t i;
+
+	for (;;) {
+		cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(cpuid->entries[0]));
+		if (!cpuid)
+			die("calloc cpuid");
+		cpuid->nent = nent;
+		if (ioctl(vm_fd_kvm, KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
+			break;
+		if (errno != E2BIG)
+			die("KVM_GET_SUPPORTED_CPUID");
+		free(cpuid);
+		nent *= 2;
+	}
+	for (i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function != 0xd || e->index != 0)
+			continue;
+		v->supported = v->cpuid_xcr0 & (e->eax | (uint64_t)e->edx << 32);
+		e->eax = (uint32_t)v->cpuid_xcr0;
+		e->edx = (uint32_t)(v->cpuid_xcr0 >> 32);
+		break;
+	}
+	if (i == cpuid->nent)
+		fatal("vcpu %d: KVM_GET_SUPPORTED_CPUID has no leaf 0xD.0", v->id);
+	if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0)
+		die("vcpu %d: KVM_SET_CPUID2", v->id);
+	free(cpuid);
+}
+
+static int vcpu_try_xcr0(const struct vcpu *v, uint64_t xcr0)
+{
+	struct kvm_xcrs xcrs;
+
+	memset(&xcrs, 0, sizeof(xcrs));
+	xcrs.nr_xcrs = 1;
+	xcrs.xcrs[0].xcr = 0;
+	xcrs.xcrs[0].value = xcr0;
+	return ioctl(v->fd, KVM_SET_XCRS, &xcrs);
+}
+
+static void vcpu_set_xcr0(const struct vcpu *v, uint64_t xcr0)
+{
+	if (vcpu_try_xcr0(v, xcr0) < 0)
+		die("vcpu %d: KVM_SET_XCRS 0x%llx", v->id, (unsigned long long)xcr0);
+}
+
+/*
+ * The XCR0 bits KVM lets this vCPU enable (its guest_supported_xcr0), found
+ * the way KVM enforces it: __kvm_set_xcr() refuses any bit outside it.  Each
+ * group goes with what it needs (AVX: SSE; AVX-512's three bits: AVX; MPX
+ * and AMX: both their bits); x87 is always allowed.  The caller sets XCR0
+ * afterwards.
+ */
+static uint64_t vcpu_probe_supported(const struct vcpu *v)
+{
+	static const uint64_t groups[][2] = {	/* bits, what they need */
+		{ 0x2, 0 }, { 0x4, 0x2 }, { 0x18, 0 }, { 0xe0, 0x6 }, { 0x60000, 0 },
+	};
+	uint64_t sup = 0;
+	unsigned int b, g;
+
+	for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+		if (vcpu_try_xcr0(v, 1 | groups[g][0] | groups[g][1]) == 0)
+			sup |= groups[g][0];
+	for (b = 1; b < 64; b++) {
+		uint64_t bit = 1ull << b;
+
+		if ((bit & 0x600fe) == 0 && vcpu_try_xcr0(v, 1 | bit) == 0)
+			sup |= bit;
+	}
+	vcpu_set_xcr0(v, 1);
+	/* x87 cannot be probed: KVM computes it as CPUID & what it supports */
+	return sup | (v->supported & 1);
+}
+
+/* XCR0 as KVM holds it (KVM_GET_XCRS). */
+static uint64_t vcpu_get_xcr0(const struct vcpu *v)
+{
+	struct kvm_xcrs xcrs;
+	uint32_t i;
+
+	memset(&xcrs, 0, sizeof(xcrs));
+	if (ioctl(v->fd, KVM_GET_XCRS, &xcrs) < 0)
+		die("vcpu %d: KVM_GET_XCRS", v->id);
+	for (i = 0; i < xcrs.nr_xcrs; i++)
+		if (xcrs.xcrs[i].xcr == 0)
+			return xcrs.xcrs[i].value;
+	fatal("vcpu %d: KVM_GET_XCRS returned no XCR0", v->id);
+}
+
 static void vcpu_check_exit(const struct vcpu *v, unsigned long long n)
 {
 	const struct kvm_run *run = v->run;
@@ -269,6 +435,21 @@ static void hold_wait(struct hold *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Half the runs done: wait for the main thread, then set the new XCR0 if asked. */
+static void midway_wait(struct vcpu *v)
+{
+	struct hold *h = v->hold;
+
+	pthread_mutex_lock(&h->lock);
+	h->mid_done++;
+	pthread_cond_broadcast(&h->cond);
+	while (!h->mid_release)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+	if (v->xcr0_then)
+		vcpu_set_xcr0(v, v->xcr0_then);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -280,7 +461,11 @@ static void *vcpu_thread(void *arg)
 	if (errno)
 		die("pthread_setname_np");
 
-	for (n = 0; n < v->runs; n++) {
+	for (n = 0; n <= v->runs; n++) {
+		if (n == v->half)
+			midway_wait(v);
+		if (n == v->runs)
+			break;
 		if (ioctl(v->fd, KVM_RUN, 0) != 0)
 			die("vcpu %d: KVM_RUN #%llu", v->id, n);
 		vcpu_check_exit(v, n);
@@ -405,19 +590,34 @@ static void write_ready(const char *path, const char *buf, size_t len)
 	free(tmp);
 }
 
-static void report(const struct vcpu *vcpus, int nr, const char *ready)
+/*
+ * One line a vCPU: runs done so far, KVM's fpu_reload and, with xcr0 set,
+ * XCR0 read back (KVM_GET_XCRS), the CPUID leaf 0xD.0 value set and the part
+ * of it KVM supports.
+ */
+static void report(const struct vcpu *vcpus, int nr, const char *ready, bool midway, bool xcr0)
 {
-	size_t cap = (size_t)nr * 96, len = 0;
+	size_t cap = (size_t)nr * 160, len = 0;
 	char *buf = malloc(cap);
 	int i;
 
 	if (!buf)
 		die("malloc");
-	for (i = 0; i < nr; i++)
-		len += snprintf(buf + len, cap - len,
-				"vcpu=%d runs=%llu fpu_reload=%llu\n",
-				vcpus[i].id, vcpus[i].runs,
-				vcpus[i].fpu_reload);
+	for (i = 0; i < nr; i++) {
+		const struct vcpu *v = &vcpus[i];
+
+		len += snprintf(buf + len, cap - len, "vcpu=%d runs=%llu fpu_reload=%llu",
+				v->id, midway ? v->half : v->runs, v->fpu_reload);
+		if (xcr0)
+			len += snprintf(buf + len, cap - len,
+					" xcr0=0x%llx cpuid_xcr0=0x%llx supported=0x%llx"
+					" kvm_supported=0x%llx",
+					(unsigned long long)vcpu_get_xcr0(v),
+					(unsigned long long)v->cpuid_xcr0,
+					(unsigned long long)v->supported,
+					(unsigned long long)v->kvm_supported);
+		len += snprintf(buf + len, cap - len, "\n");
+	}
 	fputs(buf, stdout);
 	if (fflush(stdout) == EOF)
 		die("write stdout");
@@ -436,7 +636,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	size_t run_size;
 	sigset_t sigs;
-	int vm, i, sig;
+	int vm, kvm, i, sig;
+	bool xcr0;
 
 	parse_args(argc, argv, &o);
 	hold.enabled = o.hold_threads;
@@ -452,6 +653,10 @@ int main(int argc, char **argv)
 		die("pthread_sigmask");
 
 	vm = kvm_open_vm(&run_size);
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		die("open /dev/kvm");
+	xcr0 = o.n_cpuid || o.n_xcr0 || o.n_then;
 	vm_setup_memory(vm);
 	for (i = 0; i < o.nr_vcpus; i++) {
 		vcpus[i].id = i;
@@ -459,8 +664,20 @@ int main(int argc, char **argv)
 		vcpus[i].run_size = run_size;
 		vcpus[i].hold = &hold;
 		vcpus[i].name_fmt = o.vcpu_name;
+		vcpus[i].half = o.midway ? o.runs[i] / 2 : ULLONG_MAX;
 		vcpu_create(vm, &vcpus[i]);
+		if (o.n_cpuid) {
+			vcpus[i].cpuid_xcr0 = o.cpuid_xcr0[i];
+			vcpu_set_cpuid(kvm, &vcpus[i]);
+		}
+		if (xcr0)
+			vcpus[i].kvm_supported = vcpu_probe_supported(&vcpus[i]);
+		if (o.n_xcr0)
+			vcpu_set_xcr0(&vcpus[i], o.xcr0[i]);
+		if (o.n_then)
+			vcpus[i].xcr0_then = o.xcr0_then[i];
 	}
+	close(kvm);
 	for (i = 0; o.go && access(o.go, F_OK) < 0; i++) {
 		if (i == 3000)
 			fatal("%s did not appear in 30 s", o.go);
@@ -473,10 +690,28 @@ int main(int argc, char **argv)
 			die("pthread_create");
 	}
 
+	if (o.midway) {
+		pthread_mutex_lock(&hold.lock);
+		while (hold.mid_done < o.nr_vcpus)
+			pthread_cond_wait(&hold.cond, &hold.lock);
+		pthread_mutex_unlock(&hold.lock);
+		for (i = 0; i < o.nr_vcpus; i++)
+			vcpus[i].fpu_reload = vcpu_read_stat(vcpus[i].fd, STAT_NAME);
+		report(vcpus, o.nr_vcpus, o.midway, true, xcr0);
+		for (i = 0; access(o.resume, F_OK) < 0; i++) {
+			if (i == 6000)
+				fatal("%s did not appear in 60 s", o.resume);
+			usleep(10000);
+		}
+		pthread_mutex_lock(&hold.lock);
+		hold.mid_release = true;
+		pthread_cond_broadcast(&hold.cond);
+		pthread_mutex_unlock(&hold.lock);
+	}
 	wait_vcpus_done(vcpus, o.nr_vcpus, &hold);
 	for (i = 0; i < o.nr_vcpus; i++)
 		vcpus[i].fpu_reload = vcpu_read_stat(vcpus[i].fd, STAT_NAME);
-	report(vcpus, o.nr_vcpus, o.ready);
+	report(vcpus, o.nr_vcpus, o.ready, false, xcr0);
 
 	/* Stay alive, VM and vCPU fds open, until told to go. */
 	do {
