@@ -24,7 +24,7 @@ LIB_SRCS    := $(filter-out daemon/main.c,$(DAEMON_SRCS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop \
-	       $(BUILD)/tests/sigloop32 $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin $(BUILD)/tests/threadexit \
+	       $(BUILD)/tests/sigloop32 $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin $(BUILD)/tests/threadexit $(BUILD)/tests/xcompperm \
 	       $(BUILD)/tests/notify_recv $(BUILD)/tests/fake_machined \
 	       $(BUILD)/fpu_bench
 

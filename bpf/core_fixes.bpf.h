@@ -28,6 +28,7 @@ struct fpstate___pre_guest {
 struct fpu_view {
 	__u64 xfeatures;	/* XSTATE_BV in the saved image */
 	int is_guest;
+	int enlarged;		/* a dynamic (XFD) fpstate larger than the default, e.g. for AMX */
 };
 
 /*
@@ -42,9 +43,16 @@ static __always_inline void fpu_view(struct fpu *fpu, struct fpu_view *v)
 		v->xfeatures = fps->regs.xsave.header.xfeatures;
 		v->is_guest = bpf_core_field_exists(fps->is_guest) ?
 			      BPF_CORE_READ_BITFIELD(fps, is_guest) : 0;
+		/*
+		 * A task given permission for a dynamic feature (AMX, 5.16: "x86/fpu:
+		 * Prepare for dynamic feature states") gets an fpstate allocated beside
+		 * the default one embedded at the end of struct fpu (fpstate_realloc()).
+		 */
+		v->enlarged = bpf_core_field_exists(fpu->__fpstate) && (void *)fps != (void *)&fpu->__fpstate;
 		return;
 	}
 	v->is_guest = 0;
+	v->enlarged = 0;
 	v->xfeatures = ((struct fpu___pre_fpstate *)fpu)->state.xsave.header.xfeatures;
 }
 

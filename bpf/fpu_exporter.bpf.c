@@ -108,7 +108,10 @@ int BPF_PROG(regs_deactivated, struct fpu *fpu)
 		count_hot(task_cgroup_id(task), HOT_GUEST_SAVES);
 		return 0;
 	}
-	struct cgroup_xstate_key key = { .cgroup_id = task_cgroup_id(task), .xfeatures = v.xfeatures };
+	struct cgroup_xstate_key key = {
+		.cgroup_id = task_cgroup_id(task),
+		.xfeatures = v.xfeatures | (v.enlarged ? XSTATE_ENLARGED : 0),
+	};
 
 	if ((task->flags & PF_EXITING) && !task->exit_state) {
 		if (p) {
@@ -254,6 +257,59 @@ int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
 		rc.parent_id = BPF_CORE_READ(parent, kn, id);
 	bpf_probe_read_kernel_str(rc.name, sizeof(rc.name), BPF_CORE_READ(cgrp, kn, name));
 	bpf_map_update_elem(&removed_cgroups, &id, &rc, BPF_ANY);
+	return 0;
+}
+
+/* ---- dynamic features: permission requests (arch_prctl) ---- */
+
+struct sys_enter_arch_prctl_args {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 option;
+	__u64 arg2;
+};
+
+struct sys_exit_args {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+/* Fires for arch_prctl() only: remember a permission request until its result. */
+SEC("tracepoint/syscalls/sys_enter_arch_prctl")
+int sys_enter_arch_prctl(struct sys_enter_arch_prctl_args *args)
+{
+	struct xcomp_request_key req = {};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (args->option != ARCH_REQ_XCOMP_PERM && args->option != ARCH_REQ_XCOMP_GUEST_PERM)
+		return 0;
+	req.cgroup_id = bpf_get_current_cgroup_id();
+	req.feature = (__u32)args->arg2;
+	req.guest = args->option == ARCH_REQ_XCOMP_GUEST_PERM;
+	if (bpf_map_update_elem(&xcomp_pending, &tid, &req, BPF_ANY))
+		count_full(MAP_XCOMP_REQUESTS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_arch_prctl")
+int sys_exit_arch_prctl(struct sys_exit_args *args)
+{
+	static const __u64 zero;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct xcomp_request_key *req = bpf_map_lookup_elem(&xcomp_pending, &tid), key;
+	__u64 *count;
+
+	if (!req)
+		return 0;
+	key = *req;
+	key.refused = args->ret != 0;
+	bpf_map_delete_elem(&xcomp_pending, &tid);
+	count = lookup_or_init(&xcomp_requests, MAP_XCOMP_REQUESTS, &key, &zero);
+	if (count)
+		__sync_fetch_and_add(count, 1);
 	return 0;
 }
 

@@ -35,10 +35,25 @@ struct cgroup_rare_counts {
 	__u64 count[RARE__COUNT];
 };
 
-/* Context-switch saves of host FPU state, by the XSTATE_BV the XSAVE just wrote. */
+/*
+ * Context-switch saves of host FPU state, by the XSTATE_BV the XSAVE just
+ * wrote; XSTATE_ENLARGED (bit 63, never set in an XSTATE_BV) marks saves
+ * into an fpstate enlarged for a dynamic feature.
+ */
+#define XSTATE_ENLARGED (1ull << 63)
 struct cgroup_xstate_key {
 	__u64 cgroup_id;
 	__u64 xfeatures;
+};
+
+/* arch_prctl() requests for permission to use a dynamic XSAVE feature (AMX), by result. */
+#define ARCH_REQ_XCOMP_PERM		0x1023
+#define ARCH_REQ_XCOMP_GUEST_PERM	0x1025
+struct xcomp_request_key {
+	__u64 cgroup_id;
+	__u32 feature;		/* the XSAVE component asked for (18: AMX tile data) */
+	__u16 guest;		/* 1: ARCH_REQ_XCOMP_GUEST_PERM, for a KVM guest */
+	__u16 refused;		/* 1: the call failed */
 };
 
 /* One entry per thread that ran a KVM vCPU, written only by that thread. */
@@ -81,6 +96,7 @@ enum map_id {
 	MAP_VCPU_THREADS,
 	MAP_GUEST_XSTATES,
 	MAP_REMOVED_CGROUPS,
+	MAP_XCOMP_REQUESTS,
 	MAP__COUNT,
 };
 

@@ -61,6 +61,22 @@ struct {
 	__type(value, struct removed_cgroup);
 } removed_cgroups SEC(".maps");
 
+/* Permission requests for dynamic features: rare, shared, added to atomically. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct xcomp_request_key);
+	__type(value, __u64);
+} xcomp_requests SEC(".maps");
+
+/* The request a thread is in, from syscall entry to exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct xcomp_request_key);
+} xcomp_pending SEC(".maps");
+
 /* Updates refused because a map was full, indexed by enum map_id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -67,6 +67,11 @@ COUNTER(f_task_drops, "fpu_task_drops_total",
 	"state was already saved are not counted.");
 COUNTER(f_component_saves, "fpu_xstate_component_saves_total",
 	"Context-switch saves of host FPU state in which the XSAVE component was live.");
+COUNTER(f_xstate_enlarged_saves, "fpu_xstate_enlarged_saves_total",
+	"Context-switch saves of host FPU state into an fpstate enlarged for a dynamic feature (AMX).");
+COUNTER(f_xcomp_requests, "fpu_xcomp_perm_requests_total",
+	"arch_prctl() requests for permission to use a dynamic XSAVE feature, by kind (process: "
+	"ARCH_REQ_XCOMP_PERM, guest: ARCH_REQ_XCOMP_GUEST_PERM), feature and result.");
 COUNTER(f_xstate_saves, "fpu_xstate_saves_total",
 	"Context-switch saves of host FPU state, by the XSTATE_BV just saved.");
 
@@ -117,7 +122,7 @@ static const struct family *const data_families[] = {
 	&f_cgroup_info, &f_guest_info, &f_guest_loads, &f_guest_reloads, &f_guest_component_saves,
 	&f_guest_xcr0_info, &f_guest_xstate_saves, &f_regs_activated, &f_regs_deactivated, &f_signal_frames,
 	&f_sigreturn_failures, &f_sigreturn_restores, &f_task_copies, &f_task_drops,
-	&f_component_saves, &f_xstate_saves,
+	&f_xcomp_requests, &f_component_saves, &f_xstate_enlarged_saves, &f_xstate_saves,
 };
 
 #define PKRU_BIT 9
@@ -126,10 +131,12 @@ static const struct family *const data_families[] = {
  * What a source is: one BPF map entry (or one VM, for its info series),
  * with the counts last read from it and the series it adds to.
  */
-enum src_kind { SRC_CG_HOT, SRC_CG_RARE, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST, SRC_XCR0 };
+enum src_kind { SRC_CG_HOT, SRC_CG_RARE, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST, SRC_XCR0,
+		SRC_CG_XCOMP };
 
 /* Slot layout per kind: the counters first (by their index in the map value), then the rest. */
-#define CG_INFO_SLOT(kind)	((kind) == SRC_CG_HOT ? HOT__COUNT : (kind) == SRC_CG_RARE ? RARE__COUNT : 2)
+#define CG_INFO_SLOT(kind)	((kind) == SRC_CG_HOT ? HOT__COUNT : (kind) == SRC_CG_RARE ? RARE__COUNT : \
+				 (kind) == SRC_CG_XCOMP ? 1 : 2)
 #define XS_SAVES	0	/* SRC_CG_XSTATE: fpu_xstate_saves_total */
 #define XS_DEACT	1	/* fpu_regs_deactivated_total */
 #define XS_COMPONENTS	3	/* after the info slot: one per component */
@@ -481,7 +488,7 @@ static int cg_map(struct source *s, const char *path)
 	}
 	snprintf(key, sizeof(key), "c%s", label);
 	o = model_owner(m.model, key, m.grace);
-	n = info + 1 + (s->kind == SRC_CG_XSTATE ? popcount64(s->k2) : 0);
+	n = info + 1 + (s->kind == SRC_CG_XSTATE ? popcount64(s->k2 & ~XSTATE_ENLARGED) + 1 : 0);
 	src_map(s, NULL, o, n);
 	s->label = model_owner_key(o) + 1;
 	cgroups_describe(s->label, &d);
@@ -492,12 +499,26 @@ static int cg_map(struct source *s, const char *path)
 		s->slots[info] = model_series(m.model, &f_cgroup_info, o, 4, l);
 	}
 	if (s->kind == SRC_CG_XSTATE) {
+		uint64_t bv = s->k2 & ~XSTATE_ENLARGED;
 		char xf[19];
 
-		xstate_format(s->k2, xf);
+		xstate_format(bv, xf);
 		s->slots[XS_SAVES] = cg_series(s, &f_xstate_saves, "xfeatures", xf);
 		s->slots[XS_DEACT] = cg_series(s, &f_regs_deactivated, NULL, NULL);
-		component_series(s, &f_component_saves, "cgroup", s->label, s->k2, XS_COMPONENTS);
+		component_series(s, &f_component_saves, "cgroup", s->label, bv, XS_COMPONENTS);
+		if (s->k2 & XSTATE_ENLARGED)
+			s->slots[n - 1] = cg_series(s, &f_xstate_enlarged_saves, NULL, NULL);
+	}
+	if (s->kind == SRC_CG_XCOMP) {
+		struct xcomp_request_key k = { .cgroup_id = s->k1 };
+		char scratch[8];
+
+		memcpy((char *)&k + sizeof(k.cgroup_id), &s->k2, sizeof(s->k2));
+		struct label l[] = { { "cgroup", s->label }, { "kind", k.guest ? "guest" : "process" },
+				     { "feature", xstate_component_name(k.feature & 63, scratch) },
+				     { "result", k.refused ? "refused" : "granted" } };
+
+		s->slots[0] = model_series(m.model, &f_xcomp_requests, o, 4, l);
 	}
 	return 0;
 }
@@ -566,30 +587,34 @@ static void sync_cgroup_counts(enum map_id id, unsigned char kind, int fd, unsig
 	}
 }
 
-static void sync_cgroup_xstates(time_t now)
+/*
+ * Entries keyed by a cgroup id and one more word, with one counter: saves by
+ * XSTATE_BV (per-CPU) and dynamic-feature permission requests (shared).
+ */
+static void sync_cgroup_pairs(enum map_id id, unsigned char kind, int fd, int percpu, time_t now)
 {
-	int fd = probes_maps()->cgroup_xstates;
-	size_t n = map_read(fd, sizeof(struct cgroup_xstate_key), sizeof(__u64), 1);
-	const struct cgroup_xstate_key *keys = m.keys;
+	size_t n = map_read(fd, 2 * sizeof(__u64), sizeof(__u64), percpu);
+	const __u64 *keys = m.keys;
 
-	m.maps[MAP_CGROUP_XSTATES].entries = n;
+	m.maps[id].entries = n;
 	for (size_t i = 0; i < n; i++) {
-		struct source *s = src_get(SRC_CG_XSTATE, keys[i].cgroup_id, keys[i].xfeatures);
+		const __u64 *key = &keys[2 * i];
+		struct source *s = src_get(kind, key[0], key[1]);
 		uint64_t d;
 		enum cg_state st;
 
 		if (s->seen == m.sync)
 			continue;
 		s->seen = m.sync;
-		if ((st = cg_resolve(s, &keys[i], fd, now)) == CG_UNKNOWN)
+		if ((st = cg_resolve(s, key, fd, now)) == CG_UNKNOWN)
 			continue;
 		d = m.sums[i] >= s->prev[0] ? m.sums[i] - s->prev[0] : m.sums[i];
 		s->prev[0] = m.sums[i];
 		if (d && s->mapped)
 			for (unsigned int j = 0; j < s->nslots; j++)
-				if (j != CG_INFO_SLOT(SRC_CG_XSTATE) && s->slots[j])
+				if (j != CG_INFO_SLOT(kind) && s->slots[j])
 					model_add(s->slots[j], d);
-		cg_retire(s, st, &keys[i], fd, now);
+		cg_retire(s, st, key, fd, now);
 	}
 }
 
@@ -867,7 +892,8 @@ static void collect(void)
 			   make_hot, now);
 	sync_cgroup_counts(MAP_CGROUP_RARE, SRC_CG_RARE, probes_maps()->cgroup_rare, RARE__COUNT, 0,
 			   make_rare, now);
-	sync_cgroup_xstates(now);
+	sync_cgroup_pairs(MAP_CGROUP_XSTATES, SRC_CG_XSTATE, probes_maps()->cgroup_xstates, 1, now);
+	sync_cgroup_pairs(MAP_XCOMP_REQUESTS, SRC_CG_XCOMP, probes_maps()->xcomp_requests, 0, now);
 	cgroups_expire(now, m.grace);
 	sync_vcpu_threads(now);
 	sync_guest_xstates(now);
@@ -1085,6 +1111,7 @@ int metrics_init(const struct config *cfg, char *err, size_t errlen)
 		[MAP_VCPU_THREADS] = "vcpu_threads",
 		[MAP_GUEST_XSTATES] = "guest_xstates",
 		[MAP_REMOVED_CGROUPS] = "removed_cgroups",
+		[MAP_XCOMP_REQUESTS] = "xcomp_requests",
 	};
 	struct utsname u;
 

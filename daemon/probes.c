@@ -46,6 +46,10 @@ static struct probe probe_table[] = {
 	  .toggles = T_KVM },
 	{ .tracepoint = "kvm:kvm_fpu", .program = "kvm_fpu", .fallback = "kvm_fpu_classic",
 	  .toggles = T_KVM },
+	{ .tracepoint = "syscalls:sys_enter_arch_prctl", .program = "sys_enter_arch_prctl", .fallback = NULL,
+	  .toggles = T_FPU },
+	{ .tracepoint = "syscalls:sys_exit_arch_prctl", .program = "sys_exit_arch_prctl", .fallback = NULL,
+	  .toggles = T_FPU },
 	{ .tracepoint = "signal:signal_deliver", .program = "signal_deliver", .fallback = NULL,
 	  .toggles = T_SIGNALS },
 	{ .tracepoint = "syscalls:sys_enter_rt_sigreturn", .program = "sys_enter_rt_sigreturn", .fallback = NULL,
@@ -369,6 +373,7 @@ int probes_init(const struct config *cfg)
 		.vcpu_threads = bpf_map__fd(pr.skel->maps.vcpu_threads),
 		.map_full = bpf_map__fd(pr.skel->maps.map_full),
 		.removed_cgroups = bpf_map__fd(pr.skel->maps.removed_cgroups),
+		.xcomp_requests = bpf_map__fd(pr.skel->maps.xcomp_requests),
 	};
 	pr.map_fds[MAP_CGROUP_HOT] = pr.maps.cgroup_hot;
 	pr.map_fds[MAP_CGROUP_RARE] = pr.maps.cgroup_rare;
@@ -376,6 +381,7 @@ int probes_init(const struct config *cfg)
 	pr.map_fds[MAP_VCPU_THREADS] = pr.maps.vcpu_threads;
 	pr.map_fds[MAP_GUEST_XSTATES] = pr.maps.guest_xstates;
 	pr.map_fds[MAP_REMOVED_CGROUPS] = pr.maps.removed_cgroups;
+	pr.map_fds[MAP_XCOMP_REQUESTS] = pr.maps.xcomp_requests;
 	return 0;
 fail:
 	probes_fini();

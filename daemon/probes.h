@@ -25,6 +25,7 @@ struct probe_maps {
 	int vcpu_threads;
 	int map_full;
 	int removed_cgroups;
+	int xcomp_requests;
 };
 
 /* The maps' sizes, from bpf.* or the CPU count. */

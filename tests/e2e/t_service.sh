@@ -67,7 +67,7 @@ scrape /m2 >/dev/null || fail "the old configuration is gone after a refused rel
 # /healthz and /status
 [ "$(scrape /healthz)" = OK ] || fail "/healthz"
 scrape /status >"$WORK/status.json" || fail "/status"
-jq -e '.version and .kernel and (.probes | length >= 10) and all(.probes[]; .attached) and (.maps | length == 6) and all(.maps[]; .memory_bytes > 0)' \
+jq -e '.version and .kernel and (.probes | length >= 10) and all(.probes[]; .attached) and (.maps | length == 7) and all(.maps[]; .memory_bytes > 0)' \
 	"$WORK/status.json" >/dev/null || fail "/status: $(cat "$WORK/status.json")"
 
 kill -TERM $DAEMON_PID
