@@ -9,6 +9,10 @@ struct buf {
 	char *data;
 	size_t len;
 	size_t cap;
+	/* set by gz_begin(): past flush_at bytes the buffer is drained into a gzip stream */
+	void (*flush)(struct buf *b);
+	void *flush_ctx;
+	size_t flush_at;
 };
 
 void buf_reset(struct buf *b);
@@ -17,6 +21,16 @@ void buf_reserve(struct buf *b, size_t extra);
 void buf_free(struct buf *b);
 void buf_append(struct buf *b, const char *s, size_t n);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Compressing while rendering: the text passes through in chunks, so a
+ * gzip response never holds the whole text.  gz_begin() ties the stream to
+ * the render buffer in; gz_end() compresses what is left and unties it.
+ * Both return 0, or -1 when zlib fails (out is then not to be used).
+ */
+struct gz_stream;
+struct gz_stream *gz_begin(struct buf *in, struct buf *out);
+int gz_end(struct gz_stream *g, struct buf *in);
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE };
 

@@ -3,9 +3,11 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "expo.h"
 #include "model.h"
@@ -182,6 +184,49 @@ static void test_lifetimes(void **state)
 	buf_free(&out);
 }
 
+/* A render streamed through gzip in chunks inflates to exactly the plain render. */
+static void test_gzip_stream(void **state)
+{
+	struct buf plain = { 0 }, in = { 0 }, gz = { 0 };
+	struct gz_stream *g = NULL;
+	z_stream z = { 0 };
+	char *back;
+	int rc;
+
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		struct buf *b = pass ? &in : &plain;
+
+		if (pass)
+			assert_non_null(g = gz_begin(&in, &gz));
+		for (int i = 0; i < 20000; i++) {
+			char v[32];
+			struct label l[] = { { "cgroup", v } };
+
+			snprintf(v, sizeof(v), "/c%d\"x", i);
+			expo_add(b, &fam_b, i, 1, l);
+		}
+	}
+	assert_true(in.len < 70 * 1024);	/* drained in chunks, never the whole text */
+	assert_int_equal(gz_end(g, &in), 0);
+	assert_null(in.flush);
+	back = malloc(plain.len + 1);
+	assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = (Bytef *)gz.data;
+	z.avail_in = (uInt)gz.len;
+	z.next_out = (Bytef *)back;
+	z.avail_out = (uInt)plain.len + 1;
+	rc = inflate(&z, Z_FINISH);
+	assert_int_equal(rc, Z_STREAM_END);
+	assert_int_equal(z.total_out, plain.len);
+	assert_memory_equal(back, plain.data, plain.len);
+	inflateEnd(&z);
+	free(back);
+	buf_free(&plain);
+	buf_free(&in);
+	buf_free(&gz);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_lifetimes),
+		cmocka_unit_test(test_gzip_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
