@@ -8,14 +8,14 @@ DESTDIR   ?=
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -I$(BUILD) -Ibpf -Idaemon
-LDLIBS    := -lbpf -lmicrohttpd -lyaml -lsystemd -lcjson -lcrypt -lz -lm
+LDLIBS    := -lbpf -lmicrohttpd -lgnutls -lyaml -lsystemd -lcjson -lcrypt -lz -lm
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -Ibpf
 # The unit tests and one end-to-end run use a daemon built with these.
 SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
-	      libyaml-dev libsystemd-dev libcjson-dev
+	      libyaml-dev libsystemd-dev libcjson-dev libgnutls28-dev
 DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2
 
 DAEMON_SRCS := $(wildcard daemon/*.c)

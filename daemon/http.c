@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <zlib.h>
 
@@ -270,8 +271,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("http: %s", line);
 }
 
-/* A whole PEM file, NUL-terminated, or NULL (logged). */
-static char *read_pem(const char *what, const char *path)
+/* A whole PEM file, NUL-terminated, or NULL with the reason in err. */
+static char *read_pem(const char *what, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
 	char *data;
@@ -279,7 +280,8 @@ static char *read_pem(const char *what, const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > (1 << 20)) {
-		log_error("%s %s: %s", what, path, fd < 0 ? strerror(errno) : "unreadable or too large");
+		snprintf(err, errlen, "%s %s: %s", what, path,
+			 fd < 0 ? strerror(errno) : "unreadable or too large");
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -288,7 +290,7 @@ static char *read_pem(const char *what, const char *path)
 	n = read(fd, data, (size_t)st.st_size);
 	close(fd);
 	if (n != st.st_size) {
-		log_error("%s %s: short read", what, path);
+		snprintf(err, errlen, "%s %s: short read", what, path);
 		free(data);
 		return NULL;
 	}
@@ -296,9 +298,45 @@ static char *read_pem(const char *what, const char *path)
 	return data;
 }
 
+/* 0 if the key is the certificate's, else -1 with gnutls' reason in err. */
+static int tls_pair_check(const char *cert, const char *key, char *err, size_t errlen)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t c = { (unsigned char *)cert, (unsigned int)strlen(cert) };
+	gnutls_datum_t k = { (unsigned char *)key, (unsigned int)strlen(key) };
+	int rc;
+
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		die_oom();
+	rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_free_credentials(cred);
+	if (rc < 0) {
+		snprintf(err, errlen, "tls_server_config: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int http_check_tls(const struct web_config *w, char *err, size_t errlen)
+{
+	char *cert, *key;
+	int rc = -1;
+
+	if (!w->cert_file)
+		return 0;
+	cert = read_pem("tls_server_config.cert_file", w->cert_file, err, errlen);
+	key = cert ? read_pem("tls_server_config.key_file", w->key_file, err, errlen) : NULL;
+	if (key)
+		rc = tls_pair_check(cert, key, err, errlen);
+	free(cert);
+	free(key);
+	return rc;
+}
+
 /*
- * Starts MHD on the listen socket with the settings.  The socket stays
- * ours: daemons are quiesced before they stop, so they never close it.
+ * Starts MHD on a dup of the listen socket with the settings.  MHD closes
+ * the socket it is given when it stops, and also when it fails to start
+ * (TLS set-up): the dup is its own, the listen socket stays ours.
  */
 static struct MHD_Daemon *start(const struct http_settings *s, char **cert, char **key)
 {
@@ -306,13 +344,18 @@ static struct MHD_Daemon *start(const struct http_settings *s, char **cert, char
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
 	struct MHD_Daemon *d;
+	char err[512];
+	int fd;
 
 	*cert = *key = NULL;
 	if (w && w->cert_file) {
-		*cert = read_pem("tls_server_config.cert_file", w->cert_file);
-		*key = *cert ? read_pem("tls_server_config.key_file", w->key_file) : NULL;
-		if (!*key) {
+		*cert = read_pem("tls_server_config.cert_file", w->cert_file, err, sizeof(err));
+		*key = *cert ? read_pem("tls_server_config.key_file", w->key_file, err, sizeof(err)) : NULL;
+		if (!*key || tls_pair_check(*cert, *key, err, sizeof(err)) < 0) {
+			log_error("%s", err);
 			free(*cert);
+			free(*key);
+			*cert = *key = NULL;
 			return NULL;
 		}
 		flags |= MHD_USE_TLS;
@@ -323,16 +366,26 @@ static struct MHD_Daemon *start(const struct http_settings *s, char **cert, char
 			(void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3" :
 			(void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" };
 	}
+	fd = fcntl(http.listen_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error("starting the HTTP server: %s", strerror(errno));
+		free(*cert);
+		free(*key);
+		*cert = *key = NULL;
+		return NULL;
+	}
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
 			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-			     MHD_OPTION_LISTEN_SOCKET, http.listen_fd,
+			     MHD_OPTION_LISTEN_SOCKET, fd,
 			     MHD_OPTION_CONNECTION_LIMIT, s->max_connections,
 			     MHD_OPTION_CONNECTION_TIMEOUT, s->timeout,
 			     MHD_OPTION_ARRAY, tls,
 			     MHD_OPTION_END);
 	if (!d) {
-		log_error("starting the HTTP server failed%s",
-			  *cert ? " (is the TLS key the certificate's?)" : "");
+		log_error("starting the HTTP server failed");
+		/* MHD closed it, unless it failed before taking it */
+		if (fcntl(fd, F_GETFD) >= 0)
+			close(fd);
 		free(*cert);
 		free(*key);
 		*cert = *key = NULL;
@@ -342,10 +395,8 @@ static struct MHD_Daemon *start(const struct http_settings *s, char **cert, char
 
 static void stop(struct MHD_Daemon *d, char *cert, char *key)
 {
-	if (d) {
-		MHD_quiesce_daemon(d);
-		MHD_stop_daemon(d);
-	}
+	if (d)
+		MHD_stop_daemon(d);	/* closes its dup of the listen socket */
 	free(cert);
 	free(key);
 }

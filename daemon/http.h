@@ -17,6 +17,8 @@ struct http_settings {
 /* Splits "host:port", "[v6]:port" or ":port"; host is "" for any address. 0, or -1 with err set. */
 int http_parse_address(const char *address, char *host, size_t hostlen, char *port,
 		       size_t portlen, char *err, size_t errlen);
+/* Reads the TLS certificate and key of w, if any, and checks they make a pair; -1 with err set. */
+int http_check_tls(const struct web_config *w, char *err, size_t errlen);
 /* Binds the listen socket and starts serving; -1 (logged) on failure. */
 int http_init(const struct http_settings *s);
 /* New settings on the same socket (the listen address cannot change); -1 keeps the old ones. */

@@ -127,7 +127,8 @@ static int configure(const struct options *o, struct settings *s, char *err, siz
 	    http_parse_address(cfg->listen_address, host, sizeof(host), port, sizeof(port),
 			       err, errlen) < 0)
 		return -1;
-	if (cfg->web_config_file[0] && web_config_load(&s->web, cfg->web_config_file, err, errlen) < 0)
+	if (cfg->web_config_file[0] && (web_config_load(&s->web, cfg->web_config_file, err, errlen) < 0 ||
+					 http_check_tls(&s->web, err, errlen) < 0))
 		return -1;
 	filter = cgroups_filter_new(cfg->cgroup_depth, cfg->cgroup_include.v, cfg->cgroup_include.n,
 				    cfg->cgroup_exclude.v, cfg->cgroup_exclude.n, err, errlen);

@@ -45,6 +45,13 @@ expect 1 'log level "loud" is not one of error, warn, info, debug' -- $E --log.l
 expect 1 "$WORK/tab.yaml:2:1: found character that cannot start any token while scanning for the next token" \
 	-- $E $Q --check-config --config.file="$WORK/tab.yaml"
 
+# a TLS key that is not the certificate's
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=a -keyout "$WORK/a.key" -out "$WORK/a.pem" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=b -keyout "$WORK/b.key" -out "$WORK/b.pem" 2>/dev/null
+printf 'tls_server_config:\n  cert_file: a.pem\n  key_file: b.key\n' >"$WORK/mismatch.yaml"
+expect 1 'tls_server_config: The certificate and the given key do not match.' \
+	-- $E $Q --check-config --web.config.file="$WORK/mismatch.yaml"
+
 # --check-config on a good file, flags overriding it
 $E --check-config --config.file="$WORK/good.yaml" --web.listen-address=:9101 >"$WORK/out" 2>&1 ||
 	fail "--check-config rejected a good file: $(cat "$WORK/out")"

@@ -85,3 +85,49 @@ for i in 1 2 3 4 5; do
 done
 kill -0 $slow 2>/dev/null || fail "the slow client was done before the scrapes"
 note "5 scrapes answered while a slow client trickled bytes"
+
+# --- reloads: a refused one leaves the server as it was, the next ones work
+listeners() { ss -ltnH "sport = :$PORT" | wc -l; }
+# wait_log PATTERN N: until the daemon's log has N lines matching PATTERN
+wait_log() {
+	for _ in $(seq 100); do [ "$(grep -c "$1" "$WORK/daemon.log")" = "$2" ] && return 0; sleep 0.1; done
+	fail "log: want $2 lines matching \"$1\", have $(grep -c "$1" "$WORK/daemon.log")"
+}
+serial() { openssl s_client -connect 127.0.0.1:$PORT </dev/null 2>/dev/null | openssl x509 -noout -serial; }
+cp "$WORK/server.key" "$WORK/server.key.good"
+openssl req -newkey rsa:2048 -nodes -subj /CN=other -keyout "$WORK/other.key" -out /dev/null 2>/dev/null
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners before the reloads"
+cp "$WORK/other.key" "$WORK/server.key"
+kill -HUP $DAEMON_PID
+wait_log 'reload refused, the old configuration stays' 1
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners after a reload with a key that is not the certificate's"
+grep -q 'reload refused.*tls_server_config: The certificate and the given key do not match' "$WORK/daemon.log" ||
+	fail "the refusal does not say why: $(grep 'reload refused' "$WORK/daemon.log")"
+code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after the refused reload: $code"
+echo junk >"$WORK/server.key"
+kill -HUP $DAEMON_PID
+wait_log 'reload refused, the old configuration stays' 2
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners after a reload with an invalid PEM key"
+code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after the second refused reload: $code"
+cp "$WORK/server.key.good" "$WORK/server.key"
+kill -HUP $DAEMON_PID
+wait_log 'configuration reloaded' 1
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners after a good reload"
+code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after a good reload: $code"
+note "a key that is not the certificate's, then an invalid PEM: refused, 1 listener, scrapes answered; then a good reload"
+# a new certificate (and key): served from the next connection on
+old_serial=$(serial)
+cd "$WORK"
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server2.csr 2>/dev/null
+openssl x509 -req -in server2.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext \
+	-out server.pem 2>/dev/null || fail "openssl could not make the second certificate"
+cd - >/dev/null
+new_serial=$(openssl x509 -noout -serial -in "$WORK/server.pem")
+[ "$old_serial" != "$new_serial" ] || fail "the test made a certificate with the same serial"
+kill -HUP $DAEMON_PID
+wait_log 'configuration reloaded' 2
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners after a TLS-changing reload"
+[ "$(serial)" = "$new_serial" ] || fail "after the reload the server shows $(serial), want $new_serial"
+code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after a TLS-changing reload: $code"
+kill -0 $DAEMON_PID || fail "the daemon died in the reloads: $(tail -n 3 "$WORK/daemon.log")"
+note "a new certificate: served after the reload, 1 listener, the daemon alive"
