@@ -4,11 +4,15 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -26,15 +30,49 @@
 #define TYPE_TEXT "text/plain; version=0.0.4; charset=utf-8"
 #define TYPE_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
 #define REALM "fpu_exporter"
+/* the kernel caps it at net.core.somaxconn: connections wait there, not in SYN retries */
+#define LISTEN_BACKLOG 4096
+/* connections being shed still count for MHD: room for them above web.max_connections */
+#define SHED_SLACK 16
+
+struct server;
+
+/* One connection, from accept to close. */
+struct conn {
+	struct conn *prev, *next;	/* in its server's waiting list */
+	struct server *srv;
+	int fd;
+	int64_t since;		/* ms: since when it waits for a request */
+	bool waiting, shed;
+};
+
+/* One MHD daemon on a dup of the listen socket, with what it was started with. */
+struct server {
+	struct MHD_Daemon *daemon;
+	char *cert, *key, *min_version;	/* TLS: PEM and version given to MHD */
+	unsigned int max_connections, timeout;
+	unsigned int nconns, nshed;
+	struct conn *head, *tail;	/* connections waiting for a request, oldest first */
+	int64_t drain_until;	/* ms: once quiesced, stopped by then at the latest */
+};
 
 static struct {
-	struct MHD_Daemon *daemon;
-	char *cert, *key;	/* PEM given to the running daemon */
 	int listen_fd;
+	int epfd;		/* polled by the loop: the servers' epoll fds */
+	struct server *cur;	/* accepts and serves */
+	struct server *old;	/* replaced by a reload: finishes its requests, accepts none */
 	char *telemetry_path;
 	struct web_config web;	/* a copy: users for basic auth */
 	struct buf body, gz;
-} http = { .listen_fd = -1 };
+} http = { .listen_fd = -1, .epfd = -1 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int http_parse_address(const char *address, char *host, size_t hostlen, char *port,
 		       size_t portlen, char *err, size_t errlen)
@@ -101,7 +139,7 @@ static int listen_on(const char *address)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (ai->ai_family == AF_INET6 && !host[0])
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
 			break;
 		last_errno = errno;
 		close(fd);
@@ -136,6 +174,59 @@ int http_auth_verify(const struct web_config *w, const char *user, const char *p
 	return hash && diff == 0;
 }
 
+static void wait_unlink(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	if (!c->waiting)
+		return;
+	*(c->prev ? &c->prev->next : &s->head) = c->next;
+	*(c->next ? &c->next->prev : &s->tail) = c->prev;
+	c->prev = c->next = NULL;
+	c->waiting = false;
+}
+
+/* From now on, c waits for a request: it has web.timeout to send its headers. */
+static void wait_append(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	wait_unlink(c);
+	c->since = now_ms();
+	c->prev = s->tail;
+	*(s->tail ? &s->tail->next : &s->head) = c;
+	s->tail = c;
+	c->waiting = true;
+}
+
+/*
+ * Closes c the way its peer would: MHD reads the end of the stream at its
+ * next pass and closes the connection itself (it owns the fd).
+ */
+static void shed(struct conn *c)
+{
+	wait_unlink(c);
+	c->shed = true;
+	c->srv->nshed++;
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+static struct conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* A connection of a server that a reload replaced: no keep-alive. */
+static bool draining(struct MHD_Connection *conn)
+{
+	struct conn *c = conn_of(conn);
+
+	return c && c->srv != http.cur;
+}
+
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *type,
 			       const char *body, size_t len, int gzip)
 {
@@ -149,6 +240,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status,
 	if (gzip)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	if (draining(conn))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -183,6 +276,15 @@ static int accepts(struct MHD_Connection *conn, const char *header, const char *
 	return at && strncmp(at + strlen(what), ";q=0", 4) != 0;
 }
 
+static bool has_body(struct MHD_Connection *conn)
+{
+	const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (len && strcmp(len, "0")) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 static void landing_page(struct buf *b)
 {
 	const struct probe_status *st;
@@ -210,12 +312,28 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	static const char not_found[] = "404 page not found\n";
 	static const char not_allowed[] = "405 method not allowed\n";
 	static const char unauthorized[] = "401 Unauthorized\n";
+	static const char bad_request[] = "400 a GET or HEAD request has no body\n";
 	static const char text[] = "text/plain; charset=utf-8";
 
-	(void)cls, (void)version, (void)upload_data, (void)upload_size, (void)con_cls;
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, not_allowed,
-			       sizeof(not_allowed) - 1, 0);
+	(void)cls, (void)version, (void)upload_data, (void)upload_size;
+	/* The headers are in: no longer waiting.  Queuing the response at the
+	 * first call would close the connection after it (MHD 0.9.75). */
+	if (!*con_cls) {
+		struct conn *c = conn_of(conn);
+
+		if (c)
+			wait_unlink(c);
+		*con_cls = conn;
+		/* A request with a body is answered now, and the connection
+		 * closed after: the body is never read. */
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+			return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, not_allowed,
+				       sizeof(not_allowed) - 1, 0);
+		if (has_body(conn))
+			return respond(conn, MHD_HTTP_BAD_REQUEST, text, bad_request,
+				       sizeof(bad_request) - 1, 0);
+		return MHD_YES;
+	}
 	if (http.web.nusers) {
 		char *pass = NULL, *user = MHD_basic_auth_get_username_password(conn, &pass);
 		int ok = http_auth_verify(&http.web, user, pass);
@@ -268,7 +386,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	(void)cls;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
-	log_warn("http: %s", line);
+	/* what a client did wrong, or what we report ourselves when a start fails */
+	log_debug("http: %s", line);
 }
 
 /* A whole PEM file, NUL-terminated, or NULL with the reason in err. */
@@ -317,88 +436,195 @@ static int tls_pair_check(const char *cert, const char *key, char *err, size_t e
 	return 0;
 }
 
+/* The certificate and key of w (both NULL without TLS); -1 with err set. */
+static int tls_read(const struct web_config *w, char **cert, char **key, char *err, size_t errlen)
+{
+	*cert = *key = NULL;
+	if (!w || !w->cert_file)
+		return 0;
+	*cert = read_pem("tls_server_config.cert_file", w->cert_file, err, errlen);
+	*key = *cert ? read_pem("tls_server_config.key_file", w->key_file, err, errlen) : NULL;
+	if (*key && tls_pair_check(*cert, *key, err, errlen) == 0)
+		return 0;
+	free(*cert);
+	free(*key);
+	*cert = *key = NULL;
+	return -1;
+}
+
 int http_check_tls(const struct web_config *w, char *err, size_t errlen)
 {
 	char *cert, *key;
-	int rc = -1;
 
-	if (!w->cert_file)
-		return 0;
-	cert = read_pem("tls_server_config.cert_file", w->cert_file, err, errlen);
-	key = cert ? read_pem("tls_server_config.key_file", w->key_file, err, errlen) : NULL;
-	if (key)
-		rc = tls_pair_check(cert, key, err, errlen);
+	if (tls_read(w, &cert, &key, err, errlen) < 0)
+		return -1;
 	free(cert);
 	free(key);
-	return rc;
+	return 0;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct server *s = cls;
+	struct conn *c = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		c = xcalloc(1, sizeof(*c));
+		c->srv = s;
+		c->fd = ci ? ci->connect_fd : -1;
+		*socket_context = c;
+		s->nconns++;
+		wait_append(c);
+		/* At the limit, the connection that has waited longest for a
+		 * request makes room (this one, if every other is being served):
+		 * idle sockets never queue a scraper behind them. */
+		if (s->nconns - s->nshed > s->max_connections) {
+			log_debug("http: %u connections: closing the one idle longest",
+				  s->nconns - s->nshed);
+			shed(s->head);
+		}
+		return;
+	}
+	if (!c)
+		return;
+	wait_unlink(c);
+	s->nconns--;
+	if (c->shed)
+		s->nshed--;
+	free(c);
+	*socket_context = NULL;
+}
+
+/* A request is done: a kept-alive connection waits for the next one. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct conn *c = conn_of(conn);
+
+	(void)cls;
+	*con_cls = NULL;
+	if (c && !c->shed && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		wait_append(c);
+}
+
+/* Sheds the connections whose request has not come within web.timeout. */
+static void expire(struct server *s, int64_t now)
+{
+	while (s->head && now - s->head->since >= (int64_t)s->timeout * 1000)
+		shed(s->head);
+}
+
+/* The server's next deadline, ms from now: MHD's own or ours (-1: none). */
+static int64_t server_timeout(const struct server *s, int64_t now)
+{
+	MHD_UNSIGNED_LONG_LONG mhd;
+	int64_t t = -1;
+
+	if (MHD_get_timeout(s->daemon, &mhd) == MHD_YES)
+		t = (int64_t)mhd;
+	if (s->head) {
+		int64_t due = s->head->since + (int64_t)s->timeout * 1000 - now;
+
+		if (due < 0)
+			due = 0;
+		if (t < 0 || due < t)
+			t = due;
+	}
+	if (s->drain_until && (t < 0 || s->drain_until - now < t))
+		t = s->drain_until > now ? s->drain_until - now : 0;
+	return t;
+}
+
+static void server_free(struct server *s)
+{
+	free(s->cert);
+	free(s->key);
+	free(s->min_version);
+	free(s);
 }
 
 /*
- * Starts MHD on a dup of the listen socket with the settings.  MHD closes
- * the socket it is given when it stops, and also when it fails to start
- * (TLS set-up): the dup is its own, the listen socket stays ours.
+ * Starts MHD on a dup of the listen socket with the settings, taking cert
+ * and key.  MHD closes the socket it is given when it stops, and also when
+ * it fails to start (TLS set-up): the dup is its own, the listen socket
+ * stays ours.
  */
-static struct MHD_Daemon *start(const struct http_settings *s, char **cert, char **key)
+static struct server *server_start(const struct http_settings *set, char *cert, char *key)
 {
-	const struct web_config *w = s->web;
+	const struct web_config *w = set->web;
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
-	struct MHD_Daemon *d;
-	char err[512];
+	struct server *s = xcalloc(1, sizeof(*s));
+	const union MHD_DaemonInfo *info;
+	struct epoll_event ev = { .events = EPOLLIN };
 	int fd;
 
-	*cert = *key = NULL;
-	if (w && w->cert_file) {
-		*cert = read_pem("tls_server_config.cert_file", w->cert_file, err, sizeof(err));
-		*key = *cert ? read_pem("tls_server_config.key_file", w->key_file, err, sizeof(err)) : NULL;
-		if (!*key || tls_pair_check(*cert, *key, err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			free(*cert);
-			free(*key);
-			*cert = *key = NULL;
-			return NULL;
-		}
+	s->cert = cert;
+	s->key = key;
+	s->min_version = xstrdup(w && w->min_version ? w->min_version : "");
+	s->max_connections = set->max_connections;
+	s->timeout = set->timeout;
+	if (cert) {
 		flags |= MHD_USE_TLS;
-		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, *cert };
-		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, *key };
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, cert };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, key };
 		tls[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-			w->min_version && !strcmp(w->min_version, "TLS13") ?
+			!strcmp(s->min_version, "TLS13") ?
 			(void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3" :
 			(void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" };
 	}
 	fd = fcntl(http.listen_fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
 		log_error("starting the HTTP server: %s", strerror(errno));
-		free(*cert);
-		free(*key);
-		*cert = *key = NULL;
+		server_free(s);
 		return NULL;
 	}
-	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-			     MHD_OPTION_LISTEN_SOCKET, fd,
-			     MHD_OPTION_CONNECTION_LIMIT, s->max_connections,
-			     MHD_OPTION_CONNECTION_TIMEOUT, s->timeout,
-			     MHD_OPTION_ARRAY, tls,
-			     MHD_OPTION_END);
-	if (!d) {
+	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
+				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				     MHD_OPTION_LISTEN_SOCKET, fd,
+				     MHD_OPTION_CONNECTION_LIMIT, s->max_connections + SHED_SLACK,
+				     MHD_OPTION_CONNECTION_TIMEOUT, s->timeout,
+				     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				     MHD_OPTION_ARRAY, tls,
+				     MHD_OPTION_END);
+	info = s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	ev.data.ptr = s;
+	if (!info || epoll_ctl(http.epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev) < 0) {
 		log_error("starting the HTTP server failed");
-		/* MHD closed it, unless it failed before taking it */
-		if (fcntl(fd, F_GETFD) >= 0)
+		if (s->daemon)
+			MHD_stop_daemon(s->daemon);
+		else if (fcntl(fd, F_GETFD) >= 0)	/* MHD failed before taking it */
 			close(fd);
-		free(*cert);
-		free(*key);
-		*cert = *key = NULL;
+		server_free(s);
+		return NULL;
 	}
-	return d;
+	return s;
 }
 
-static void stop(struct MHD_Daemon *d, char *cert, char *key)
+static void server_stop(struct server *s)
 {
-	if (d)
-		MHD_stop_daemon(d);	/* closes its dup of the listen socket */
-	free(cert);
-	free(key);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+
+	if (info)
+		epoll_ctl(http.epfd, EPOLL_CTL_DEL, info->epoll_fd, NULL);
+	MHD_stop_daemon(s->daemon);	/* closes its connections and its dup of the listen socket */
+	server_free(s);
+}
+
+/* Whether the server already runs with what set and this TLS pair would give it. */
+static bool server_same(const struct server *s, const struct http_settings *set,
+			const char *cert, const char *key)
+{
+	const char *minv = set->web && set->web->min_version ? set->web->min_version : "";
+
+	return s->max_connections == set->max_connections && s->timeout == set->timeout &&
+	       !strcmp(s->min_version, minv) && !s->cert == !cert &&
+	       (!cert || (!strcmp(s->cert, cert) && !strcmp(s->key, key)));
 }
 
 static void keep_settings(const struct http_settings *s)
@@ -418,64 +644,116 @@ static void keep_settings(const struct http_settings *s)
 
 int http_init(const struct http_settings *s)
 {
+	char *cert, *key, err[512];
+
+	http.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (http.epfd < 0) {
+		log_error("epoll_create1: %s", strerror(errno));
+		return -1;
+	}
 	http.listen_fd = listen_on(s->listen_address);
 	if (http.listen_fd < 0)
 		return -1;
-	http.daemon = start(s, &http.cert, &http.key);
-	if (!http.daemon)
+	if (tls_read(s->web, &cert, &key, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	http.cur = server_start(s, cert, key);
+	if (!http.cur)
 		return -1;
 	keep_settings(s);
 	log_info("listening on %s%s, metrics at %s", s->listen_address,
-		 http.cert ? " (TLS)" : "", s->telemetry_path);
+		 cert ? " (TLS)" : "", s->telemetry_path);
 	return 0;
 }
 
-int http_reload(const struct http_settings *s)
+int http_reload(const struct http_settings *set)
 {
-	char *cert, *key;
-	/* the new daemon accepts on the same socket before the old one stops */
-	struct MHD_Daemon *d = start(s, &cert, &key);
+	struct server *s;
+	char *cert, *key, err[512];
+	int fd;
 
-	if (!d)
+	if (tls_read(set->web, &cert, &key, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return -1;
-	stop(http.daemon, http.cert, http.key);
-	http.daemon = d;
-	http.cert = cert;
-	http.key = key;
-	keep_settings(s);
+	}
+	if (server_same(http.cur, set, cert, key)) {
+		free(cert);
+		free(key);
+		keep_settings(set);
+		return 0;
+	}
+	/* the new server accepts on the same socket before the old one stops accepting */
+	s = server_start(set, cert, key);
+	if (!s)
+		return -1;
+	if (http.old) {
+		log_warn("http: a reload came before the previous one's requests were done: "
+			 "%u connections closed", http.old->nconns);
+		server_stop(http.old);
+	}
+	fd = MHD_quiesce_daemon(http.cur->daemon);
+	if (fd >= 0)
+		close(fd);
+	/* waiting connections go at their deadline, served ones once answered */
+	http.cur->drain_until = now_ms() + 2 * (int64_t)http.cur->timeout * 1000;
+	http.old = http.cur;
+	http.cur = s;
+	keep_settings(set);
+	log_info("HTTP server restarted with the new web settings");
 	return 0;
 }
 
 int http_poll_fd(void)
 {
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(http.daemon,
-							       MHD_DAEMON_INFO_EPOLL_FD);
-
-	return info ? info->epoll_fd : -1;
+	return http.epfd;
 }
 
 int http_timeout_ms(void)
 {
-	MHD_UNSIGNED_LONG_LONG ms;
+	int64_t now = now_ms(), t = server_timeout(http.cur, now);
 
-	if (MHD_get_timeout(http.daemon, &ms) != MHD_YES)
-		return -1;
-	return ms > 60000 ? 60000 : (int)ms;
+	if (http.old) {
+		int64_t o = server_timeout(http.old, now);
+
+		if (t < 0 || (o >= 0 && o < t))
+			t = o;
+	}
+	return t < 0 ? -1 : t > 60000 ? 60000 : (int)t;
 }
 
 void http_run(void)
 {
-	MHD_run(http.daemon);
+	int64_t now = now_ms();
+
+	expire(http.cur, now);
+	MHD_run(http.cur->daemon);
+	if (http.old) {
+		expire(http.old, now);
+		MHD_run(http.old->daemon);
+		if (http.old->nconns == 0 || now >= http.old->drain_until) {
+			if (http.old->nconns)
+				log_warn("http: %u connections still open after the reload: closed",
+					 http.old->nconns);
+			server_stop(http.old);
+			http.old = NULL;
+		}
+	}
 }
 
 void http_fini(void)
 {
-	stop(http.daemon, http.cert, http.key);
-	http.daemon = NULL;
-	http.cert = http.key = NULL;
+	if (http.old)
+		server_stop(http.old);
+	if (http.cur)
+		server_stop(http.cur);
+	http.cur = http.old = NULL;
 	if (http.listen_fd >= 0)
 		close(http.listen_fd);
 	http.listen_fd = -1;
+	if (http.epfd >= 0)
+		close(http.epfd);
+	http.epfd = -1;
 	free(http.telemetry_path);
 	http.telemetry_path = NULL;
 	web_config_free(&http.web);

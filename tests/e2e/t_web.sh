@@ -71,6 +71,11 @@ promtool check metrics <"$WORK/gunzipped" || fail "promtool on the gunzipped bod
 "${A[@]}" -D "$WORK/h" -H 'Accept-Encoding: gzip;q=0' "$URL/metrics" >/dev/null
 grep -qi '^content-encoding' "$WORK/h" && fail "gzip sent though declined"
 note "text, OpenMetrics and gzip negotiated and parsed"
+# --- keep-alive: two scrapes on one TLS connection
+"${A[@]}" -D "$WORK/h" -o /dev/null -o /dev/null -w '%{num_connects} ' "$URL/metrics" "$URL/metrics" >"$WORK/nc"
+[ "$(cat "$WORK/nc")" = "1 0 " ] || fail "connections made for two scrapes: $(cat "$WORK/nc"), want 1 then 0"
+grep -qi '^connection: close' "$WORK/h" && fail "a scrape answered with Connection: close"
+note "keep-alive: the second scrape reused the TLS connection"
 
 # --- a slow client (one byte a second) does not hold up other scrapes
 (
