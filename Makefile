@@ -8,7 +8,7 @@ DESTDIR   ?=
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -I$(BUILD) -Ibpf -Idaemon
-LDLIBS    := -lbpf -lmicrohttpd -lgnutls -lyaml -lsystemd -lcjson -lcrypt -lz -lm
+LDLIBS    := -lbpf -lmicrohttpd -lgnutls -lyaml -lsystemd -lcjson -lcrypt -lz -lm -pthread
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -Ibpf
 # The unit tests and one end-to-end run use a daemon built with these.
 SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

@@ -4,17 +4,20 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <zlib.h>
@@ -34,6 +37,11 @@
 #define LISTEN_BACKLOG 4096
 /* connections being shed still count for MHD: room for them above web.max_connections */
 #define SHED_SLACK 16
+/* verified credentials remembered, as hashes */
+#define AUTH_CACHE 64
+/* bcrypts that may fail in a row, and then per second */
+#define AUTH_BURST 10
+#define AUTH_RATE 2
 
 struct server;
 
@@ -43,7 +51,12 @@ struct conn {
 	struct server *srv;
 	int fd;
 	int64_t since;		/* ms: since when it waits for a request */
-	bool waiting, shed;
+	bool waiting, served, shed;
+};
+
+/* Connections waiting for a request, oldest first. */
+struct conn_list {
+	struct conn *head, *tail;
 };
 
 /* One MHD daemon on a dup of the listen socket, with what it was started with. */
@@ -52,7 +65,8 @@ struct server {
 	char *cert, *key, *min_version;	/* TLS: PEM and version given to MHD */
 	unsigned int max_connections, timeout;
 	unsigned int nconns, nshed;
-	struct conn *head, *tail;	/* connections waiting for a request, oldest first */
+	struct conn_list fresh;	/* waiting for their first request */
+	struct conn_list idle;	/* kept alive after a response, waiting for the next */
 	int64_t drain_until;	/* ms: once quiesced, stopped by then at the latest */
 };
 
@@ -65,6 +79,43 @@ static struct {
 	struct web_config web;	/* a copy: users for basic auth */
 	struct buf body, gz;
 } http = { .listen_fd = -1, .epfd = -1 };
+
+/* One request's state across the access handler's calls. */
+struct req {
+	struct auth_job *job;	/* a bcrypt queued or done, the connection suspended meanwhile */
+};
+
+/* A bcrypt for the worker thread: copies, so the connection can go on without it. */
+struct auth_job {
+	struct auth_job *next;
+	struct MHD_Connection *conn;
+	struct server *srv;
+	char *user, *pass;
+	char *hash;		/* the user's, or the first user's for an unknown name */
+	bool known;
+	unsigned char key[32];	/* the cache key */
+	bool ok;
+};
+
+/*
+ * Basic auth: bcrypt runs on one worker thread, never on the loop; what it
+ * verified is remembered (keyed by a SHA-256 of user, stored hash and
+ * password, as exporter-toolkit does); bcrypts that fail are rate-limited.
+ */
+static struct {
+	pthread_t thread;
+	bool started, quit;
+	pthread_mutex_t lock;
+	pthread_cond_t work, idle;
+	struct auth_job *queue, *busy;	/* under lock */
+	int wake;		/* eventfd in http.epfd: MHD does not wake an external loop on resume */
+	/* the loop's alone: */
+	unsigned char cache[AUTH_CACHE][32];
+	unsigned int ncache, next;
+	double tokens;
+	int64_t refilled;
+} auth = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+	   .idle = PTHREAD_COND_INITIALIZER, .wake = -1, .tokens = AUTH_BURST };
 
 static int64_t now_ms(void)
 {
@@ -151,37 +202,16 @@ static int listen_on(const char *address)
 	return fd;
 }
 
-int http_auth_verify(const struct web_config *w, const char *user, const char *password)
-{
-	static struct crypt_data cd;
-	const char *hash = NULL, *got;
-	unsigned char diff = 0;
-
-	if (!w->nusers)
-		return 1;
-	if (!user || !password)
-		return 0;
-	for (size_t i = 0; i < w->nusers; i++)
-		if (!strcmp(w->users[i].name, user))
-			hash = w->users[i].hash;
-	/* An unknown user is checked against a real hash too, so both take one bcrypt. */
-	memset(&cd, 0, sizeof(cd));
-	got = crypt_r(password, hash ? hash : w->users[0].hash, &cd);
-	if (!got || strlen(got) != 60)
-		return 0;
-	for (size_t i = 0; i < 60; i++)
-		diff |= (unsigned char)(got[i] ^ (hash ? hash : w->users[0].hash)[i]);
-	return hash && diff == 0;
-}
-
 static void wait_unlink(struct conn *c)
 {
 	struct server *s = c->srv;
 
+	struct conn_list *l = c->served ? &s->idle : &s->fresh;
+
 	if (!c->waiting)
 		return;
-	*(c->prev ? &c->prev->next : &s->head) = c->next;
-	*(c->next ? &c->next->prev : &s->tail) = c->prev;
+	*(c->prev ? &c->prev->next : &l->head) = c->next;
+	*(c->next ? &c->next->prev : &l->tail) = c->prev;
 	c->prev = c->next = NULL;
 	c->waiting = false;
 }
@@ -190,12 +220,14 @@ static void wait_unlink(struct conn *c)
 static void wait_append(struct conn *c)
 {
 	struct server *s = c->srv;
+	struct conn_list *l;
 
 	wait_unlink(c);
+	l = c->served ? &s->idle : &s->fresh;
 	c->since = now_ms();
-	c->prev = s->tail;
-	*(s->tail ? &s->tail->next : &s->head) = c;
-	s->tail = c;
+	c->prev = l->tail;
+	*(l->tail ? &l->tail->next : &l->head) = c;
+	l->tail = c;
 	c->waiting = true;
 }
 
@@ -225,6 +257,283 @@ static bool draining(struct MHD_Connection *conn)
 	struct conn *c = conn_of(conn);
 
 	return c && c->srv != http.cur;
+}
+
+int http_auth_verify(const struct web_config *w, const char *user, const char *password,
+		     size_t passlen)
+{
+	struct crypt_data *cd;
+	const char *hash = NULL, *got;
+	unsigned char diff = 0;
+	int ok;
+
+	if (!w->nusers)
+		return 1;
+	if (!user || !password)
+		return 0;
+	for (size_t i = 0; i < w->nusers; i++)
+		if (!strcmp(w->users[i].name, user))
+			hash = w->users[i].hash;
+	/* An unknown user is checked against a real hash too, so both take one
+	 * bcrypt.  bcrypt reads a C string: a NUL inside would cut the password. */
+	cd = xcalloc(1, sizeof(*cd));
+	got = crypt_r(password, hash ? hash : w->users[0].hash, cd);
+	ok = got && strlen(got) == 60;
+	for (size_t i = 0; ok && i < 60; i++)
+		diff |= (unsigned char)(got[i] ^ (hash ? hash : w->users[0].hash)[i]);
+	free(cd);
+	return ok && hash && diff == 0 && strlen(password) == passlen;
+}
+
+static int b64_value(unsigned char ch)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *at = ch ? strchr(alphabet, ch) : NULL;
+
+	return at ? (int)(at - alphabet) : -1;
+}
+
+int http_basic_credentials(const char *value, size_t len, char **user, char **pass,
+			   size_t *passlen)
+{
+	unsigned char *out;
+	size_t n = 0, i = 6;
+	unsigned int acc = 0, bits = 0, pad = 0;
+	char *colon;
+
+	*user = *pass = NULL;
+	if (len < 6 || strncasecmp(value, "Basic ", 6))
+		return -1;
+	while (i < len && value[i] == ' ')
+		i++;
+	out = xmalloc(len);
+	for (; i < len; i++) {
+		int v = b64_value((unsigned char)value[i]);
+
+		if (value[i] == '=' && (pad || bits) && pad < 2) {
+			pad++;
+			continue;
+		}
+		if (v < 0 || pad) {
+			free(out);
+			return -1;
+		}
+		acc = acc << 6 | (unsigned int)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	colon = memchr(out, ':', n);
+	if (!colon || memchr(out, '\0', (size_t)(colon - (char *)out))) {
+		free(out);
+		return -1;
+	}
+	*user = xmalloc((size_t)(colon - (char *)out) + 1);
+	memcpy(*user, out, (size_t)(colon - (char *)out));
+	(*user)[colon - (char *)out] = '\0';
+	*passlen = n - (size_t)(colon + 1 - (char *)out);
+	*pass = xmalloc(*passlen + 1);
+	memcpy(*pass, colon + 1, *passlen);
+	(*pass)[*passlen] = '\0';
+	free(out);
+	return 0;
+}
+
+static void auth_key(unsigned char key[32], const char *user, const char *hash, const char *pass,
+		     size_t passlen)
+{
+	gnutls_hash_hd_t h;
+
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		die_oom();
+	gnutls_hash(h, user, strlen(user) + 1);
+	gnutls_hash(h, hash, strlen(hash) + 1);
+	gnutls_hash(h, pass, passlen);
+	gnutls_hash_deinit(h, key);
+}
+
+static bool auth_cached(const unsigned char key[32])
+{
+	for (unsigned int i = 0; i < auth.ncache; i++)
+		if (!memcmp(auth.cache[i], key, 32))
+			return true;
+	return false;
+}
+
+static void auth_remember(const unsigned char key[32])
+{
+	if (auth_cached(key))
+		return;
+	memcpy(auth.cache[auth.next], key, 32);
+	auth.next = (auth.next + 1) % AUTH_CACHE;
+	if (auth.ncache < AUTH_CACHE)
+		auth.ncache++;
+}
+
+/* A token for one more bcrypt, if failures have not used them up. */
+static bool auth_token(void)
+{
+	int64_t now = now_ms();
+
+	auth.tokens += (double)(now - auth.refilled) * AUTH_RATE / 1000;
+	auth.refilled = now;
+	if (auth.tokens > AUTH_BURST)
+		auth.tokens = AUTH_BURST;
+	if (auth.tokens < 1)
+		return false;
+	auth.tokens -= 1;
+	return true;
+}
+
+static void job_free(struct auth_job *j)
+{
+	if (!j)
+		return;
+	free(j->user);
+	free(j->pass);
+	free(j->hash);
+	free(j);
+}
+
+static void *auth_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&auth.lock);
+	for (;;) {
+		struct auth_job *j;
+		struct web_user u;
+		struct web_config w = { .users = &u, .nusers = 1 };
+
+		while (!auth.queue && !auth.quit)
+			pthread_cond_wait(&auth.work, &auth.lock);
+		if (auth.quit)
+			break;
+		j = auth.busy = auth.queue;
+		auth.queue = j->next;
+		pthread_mutex_unlock(&auth.lock);
+		u = (struct web_user){ j->user, j->hash };
+		/* an unknown name costs the same bcrypt, and fails */
+		j->ok = http_auth_verify(&w, j->user, j->pass, strlen(j->pass)) && j->known;
+		/* MHD is not called under our lock; busy until it is back, so
+		 * auth_cancel() waits for it before its server stops */
+		MHD_resume_connection(j->conn);
+		if (eventfd_write(auth.wake, 1) < 0)
+			log_error("http: waking the loop: %s", strerror(errno));
+		pthread_mutex_lock(&auth.lock);
+		auth.busy = NULL;
+		pthread_cond_broadcast(&auth.idle);
+	}
+	pthread_mutex_unlock(&auth.lock);
+	return NULL;
+}
+
+/* No job of s left with the worker: queued ones fail, a running one is waited for. */
+static void auth_cancel(struct server *s)
+{
+	struct auth_job **jp;
+
+	pthread_mutex_lock(&auth.lock);
+	for (jp = &auth.queue; *jp;) {
+		struct auth_job *j = *jp;
+
+		if (j->srv != s) {
+			jp = &j->next;
+			continue;
+		}
+		*jp = j->next;
+		MHD_resume_connection(j->conn);
+	}
+	while (auth.busy && auth.busy->srv == s)
+		pthread_cond_wait(&auth.idle, &auth.lock);
+	pthread_mutex_unlock(&auth.lock);
+}
+
+enum auth_result { AUTH_OK, AUTH_FAILED, AUTH_LIMITED, AUTH_PENDING };
+
+/*
+ * Checks the request's credentials: from the cache, or by suspending the
+ * connection while the worker runs bcrypt (AUTH_PENDING; the handler is
+ * called again once it is done).
+ */
+static enum auth_result auth_check(struct MHD_Connection *conn, struct req *rq)
+{
+	const char *value = NULL, *hash = NULL;
+	size_t len = 0, passlen;
+	char *user, *pass;
+	struct auth_job *j;
+	enum auth_result r;
+
+	if (rq->job) {		/* back from the worker */
+		j = rq->job;
+		rq->job = NULL;
+		if (j->ok) {
+			auth_remember(j->key);
+			auth.tokens += 1;	/* only failures use them up */
+		}
+		r = j->ok ? AUTH_OK : AUTH_FAILED;
+		job_free(j);
+		return r;
+	}
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+					  strlen(MHD_HTTP_HEADER_AUTHORIZATION), &value, &len) != MHD_YES ||
+	    http_basic_credentials(value, len, &user, &pass, &passlen) < 0)
+		return AUTH_FAILED;
+	if (memchr(pass, '\0', passlen)) {
+		free(user);
+		free(pass);
+		return AUTH_FAILED;
+	}
+	for (size_t i = 0; i < http.web.nusers; i++)
+		if (!strcmp(http.web.users[i].name, user))
+			hash = http.web.users[i].hash;
+	j = xcalloc(1, sizeof(*j));
+	if (hash) {
+		auth_key(j->key, user, hash, pass, passlen);
+		if (auth_cached(j->key)) {
+			free(user);
+			free(pass);
+			free(j);
+			return AUTH_OK;
+		}
+	}
+	if (!auth_token()) {
+		free(user);
+		free(pass);
+		free(j);
+		return AUTH_LIMITED;
+	}
+	j->conn = conn;
+	j->srv = conn_of(conn) ? conn_of(conn)->srv : NULL;
+	j->user = user;
+	j->pass = pass;
+	j->hash = xstrdup(hash ? hash : http.web.users[0].hash);
+	j->known = hash != NULL;
+	if (!auth.started) {
+		if (pthread_create(&auth.thread, NULL, auth_worker, NULL)) {
+			log_error("http: starting the auth thread: %s", strerror(errno));
+			job_free(j);
+			return AUTH_FAILED;
+		}
+		auth.started = true;
+	}
+	rq->job = j;
+	MHD_suspend_connection(conn);
+	pthread_mutex_lock(&auth.lock);
+	j->next = NULL;
+	{
+		struct auth_job **tail = &auth.queue;
+
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = j;
+	}
+	pthread_cond_signal(&auth.work);
+	pthread_mutex_unlock(&auth.lock);
+	return AUTH_PENDING;
 }
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *type,
@@ -313,6 +622,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	static const char not_allowed[] = "405 method not allowed\n";
 	static const char unauthorized[] = "401 Unauthorized\n";
 	static const char bad_request[] = "400 a GET or HEAD request has no body\n";
+	static const char limited[] = "429 too many failed logins, retry later\n";
 	static const char text[] = "text/plain; charset=utf-8";
 
 	(void)cls, (void)version, (void)upload_data, (void)upload_size;
@@ -323,7 +633,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 		if (c)
 			wait_unlink(c);
-		*con_cls = conn;
+		*con_cls = xcalloc(1, sizeof(struct req));
 		/* A request with a body is answered now, and the connection
 		 * closed after: the body is never read. */
 		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
@@ -335,12 +645,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	if (http.web.nusers) {
-		char *pass = NULL, *user = MHD_basic_auth_get_username_password(conn, &pass);
-		int ok = http_auth_verify(&http.web, user, pass);
+		enum auth_result ar = auth_check(conn, *con_cls);
 
-		MHD_free(user);
-		MHD_free(pass);
-		if (!ok) {
+		if (ar == AUTH_PENDING)
+			return MHD_YES;
+		if (ar == AUTH_LIMITED) {
+			struct MHD_Response *r = MHD_create_response_from_buffer(
+				sizeof(limited) - 1, (void *)limited, MHD_RESPMEM_PERSISTENT);
+			enum MHD_Result ret;
+
+			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, text);
+			MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+			ret = MHD_queue_response(conn, MHD_HTTP_TOO_MANY_REQUESTS, r);
+			MHD_destroy_response(r);
+			return ret;
+		}
+		if (ar == AUTH_FAILED) {
 			struct MHD_Response *r = MHD_create_response_from_buffer(
 				sizeof(unauthorized) - 1, (void *)unauthorized, MHD_RESPMEM_PERSISTENT);
 			enum MHD_Result ret = MHD_queue_basic_auth_fail_response(conn, REALM, r);
@@ -479,13 +799,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		*socket_context = c;
 		s->nconns++;
 		wait_append(c);
-		/* At the limit, the connection that has waited longest for a
-		 * request makes room (this one, if every other is being served):
-		 * idle sockets never queue a scraper behind them. */
+		/* At the limit, a connection waiting for a request makes room:
+		 * the one kept alive longest after a response, else the one that
+		 * has waited longest for its first (this one, if every other is
+		 * being answered).  Idle sockets never queue a scraper behind
+		 * them, and clients that finished a request cannot push out one
+		 * still in its TLS handshake. */
 		if (s->nconns - s->nshed > s->max_connections) {
 			log_debug("http: %u connections: closing the one idle longest",
 				  s->nconns - s->nshed);
-			shed(s->head);
+			shed(s->idle.head ? s->idle.head : s->fresh.head);
 		}
 		return;
 	}
@@ -504,18 +827,30 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct conn *c = conn_of(conn);
+	struct req *rq = *con_cls;
 
 	(void)cls;
+	if (rq) {
+		job_free(rq->job);	/* done: a queued one was cancelled first */
+		free(rq);
+	}
 	*con_cls = NULL;
-	if (c && !c->shed && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (c && !c->shed && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		wait_unlink(c);
+		c->served = true;
 		wait_append(c);
+	}
 }
 
 /* Sheds the connections whose request has not come within web.timeout. */
 static void expire(struct server *s, int64_t now)
 {
-	while (s->head && now - s->head->since >= (int64_t)s->timeout * 1000)
-		shed(s->head);
+	int64_t limit = (int64_t)s->timeout * 1000;
+
+	while (s->fresh.head && now - s->fresh.head->since >= limit)
+		shed(s->fresh.head);
+	while (s->idle.head && now - s->idle.head->since >= limit)
+		shed(s->idle.head);
 }
 
 /* The server's next deadline, ms from now: MHD's own or ours (-1: none). */
@@ -526,9 +861,12 @@ static int64_t server_timeout(const struct server *s, int64_t now)
 
 	if (MHD_get_timeout(s->daemon, &mhd) == MHD_YES)
 		t = (int64_t)mhd;
-	if (s->head) {
-		int64_t due = s->head->since + (int64_t)s->timeout * 1000 - now;
+	for (const struct conn_list *l = &s->fresh; l; l = l == &s->fresh ? &s->idle : NULL) {
+		int64_t due;
 
+		if (!l->head)
+			continue;
+		due = l->head->since + (int64_t)s->timeout * 1000 - now;
 		if (due < 0)
 			due = 0;
 		if (t < 0 || due < t)
@@ -556,7 +894,7 @@ static void server_free(struct server *s)
 static struct server *server_start(const struct http_settings *set, char *cert, char *key)
 {
 	const struct web_config *w = set->web;
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
 	struct server *s = xcalloc(1, sizeof(*s));
 	const union MHD_DaemonInfo *info;
@@ -610,6 +948,8 @@ static void server_stop(struct server *s)
 {
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 
+	auth_cancel(s);	/* no connection of s stays suspended */
+
 	if (info)
 		epoll_ctl(http.epfd, EPOLL_CTL_DEL, info->epoll_fd, NULL);
 	MHD_stop_daemon(s->daemon);	/* closes its connections and its dup of the listen socket */
@@ -629,6 +969,7 @@ static bool server_same(const struct server *s, const struct http_settings *set,
 
 static void keep_settings(const struct http_settings *s)
 {
+	auth.ncache = auth.next = 0;
 	free(http.telemetry_path);
 	http.telemetry_path = xstrdup(s->telemetry_path);
 	web_config_free(&http.web);
@@ -649,6 +990,12 @@ int http_init(const struct http_settings *s)
 	http.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (http.epfd < 0) {
 		log_error("epoll_create1: %s", strerror(errno));
+		return -1;
+	}
+	auth.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (auth.wake < 0 || epoll_ctl(http.epfd, EPOLL_CTL_ADD, auth.wake,
+				       &(struct epoll_event){ .events = EPOLLIN }) < 0) {
+		log_error("eventfd: %s", strerror(errno));
 		return -1;
 	}
 	http.listen_fd = listen_on(s->listen_address);
@@ -725,7 +1072,9 @@ int http_timeout_ms(void)
 void http_run(void)
 {
 	int64_t now = now_ms();
+	eventfd_t woken;
 
+	eventfd_read(auth.wake, &woken);	/* resumed connections are MHD_run's now */
 	expire(http.cur, now);
 	MHD_run(http.cur->daemon);
 	if (http.old) {
@@ -743,6 +1092,14 @@ void http_run(void)
 
 void http_fini(void)
 {
+	if (auth.started) {
+		pthread_mutex_lock(&auth.lock);
+		auth.quit = true;
+		pthread_cond_signal(&auth.work);
+		pthread_mutex_unlock(&auth.lock);
+		pthread_join(auth.thread, NULL);
+		auth.started = auth.quit = false;
+	}
 	if (http.old)
 		server_stop(http.old);
 	if (http.cur)
@@ -754,6 +1111,9 @@ void http_fini(void)
 	if (http.epfd >= 0)
 		close(http.epfd);
 	http.epfd = -1;
+	if (auth.wake >= 0)
+		close(auth.wake);
+	auth.wake = -1;
 	free(http.telemetry_path);
 	http.telemetry_path = NULL;
 	web_config_free(&http.web);

@@ -30,7 +30,14 @@ int http_timeout_ms(void);
 void http_run(void);
 void http_fini(void);
 
-/* Basic auth against bcrypt hashes; an unknown user costs one bcrypt too. Exposed for tests. */
-int http_auth_verify(const struct web_config *w, const char *user, const char *password);
+/*
+ * Basic auth against bcrypt hashes; an unknown user costs one bcrypt too, and
+ * a password of passlen bytes with a NUL inside matches none. Exposed for tests.
+ */
+int http_auth_verify(const struct web_config *w, const char *user, const char *password,
+		     size_t passlen);
+/* "Basic base64(user:password)" -> user and password (which may hold NULs); 0, or -1 if malformed. */
+int http_basic_credentials(const char *value, size_t len, char **user, char **pass,
+			   size_t *passlen);
 
 #endif /* HTTP_H */

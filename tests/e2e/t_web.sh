@@ -21,7 +21,10 @@ basic_auth_users:
 YAML
 require_root
 PORT=$(free_port)
-"$EXPORTER" --web.listen-address=127.0.0.1:$PORT --web.config.file="$WORK/web.yaml" >"$WORK/daemon.log" 2>&1 &
+# room for the 100 clients at a time of the bad-password flood below (t_abuse floods past the limit)
+printf 'web:\n  max_connections: 128\n' >"$WORK/config.yaml"
+"$EXPORTER" --web.listen-address=127.0.0.1:$PORT --web.config.file="$WORK/web.yaml" --config.file="$WORK/config.yaml" \
+	>"$WORK/daemon.log" 2>&1 &
 DAEMON_PID=$!
 URL=https://127.0.0.1:$PORT
 C=(curl -s --cacert "$WORK/ca.pem" -o /dev/null -w '%{http_code}')
@@ -37,6 +40,26 @@ curl -s -o /dev/null "http://127.0.0.1:$PORT/metrics" && fail "plain HTTP answer
 curl -s -I --cacert "$WORK/ca.pem" "$URL/metrics" | grep -qi '^www-authenticate: Basic realm="fpu_exporter"' ||
 	fail "no WWW-Authenticate header on 401"
 note "TLS with the test CA; basic auth: 401 without, wrong, unknown; 200 for alice and bob"
+# a NUL in the password does not cut it: "s3cret\0junk" is not alice's password
+code=$("${C[@]}" -H "Authorization: Basic $(printf 'alice:s3cret\0junk' | base64)" "$URL/metrics")
+[ "$code" = 401 ] || fail "a password cut at a NUL byte: $code"
+
+# --- 300 bad-password requests, 100 at a time: the (verified, remembered) scraper is served within a second
+bad=()
+for _ in $(seq 300); do bad+=(-o /dev/null "$URL/metrics"); done
+"${C[@]}" -u alice:s3cret "$URL/metrics" >/dev/null
+curl -s --cacert "$WORK/ca.pem" -u alice:wrong --parallel --parallel-max 100 -w '%{http_code}\n' \
+	"${bad[@]}" >"$WORK/bad_codes" 2>/dev/null &
+flood=$!
+for i in 1 2 3 4 5; do
+	code=$("${C[@]}" --max-time 1 -u alice:s3cret "$URL/metrics")
+	[ "$code" = 200 ] || fail "scrape $i during the bad-password flood: $code (not served within a second)"
+done
+wait $flood
+[ "$(grep -c '^401$\|^429$' "$WORK/bad_codes")" = 300 ] ||
+	fail "bad passwords answered: $(sort "$WORK/bad_codes" | uniq -c | tr '\n' ' ')"
+grep -q '^200$' "$WORK/bad_codes" && fail "a bad password was let in"
+note "300 bad passwords, 100 at a time: $(grep -c '^401$' "$WORK/bad_codes") x 401, $(grep -c '^429$' "$WORK/bad_codes") x 429 (failures rate-limited); the scraper served within a second 5 times"
 
 A=(curl -sf --cacert "$WORK/ca.pem" -u alice:s3cret)
 # --- text format

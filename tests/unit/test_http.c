@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -38,16 +39,53 @@ static void test_basic_auth(void **state)
 	struct web_config w = { .users = users, .nusers = 2 }, none = { 0 };
 
 	(void)state;
-	assert_true(http_auth_verify(&w, "alice", "s3cret"));
-	assert_true(http_auth_verify(&w, "bob", "other"));
-	assert_false(http_auth_verify(&w, "alice", "other"));
-	assert_false(http_auth_verify(&w, "alice", "s3cret "));
-	assert_false(http_auth_verify(&w, "alice", ""));
+	assert_true(http_auth_verify(&w, "alice", "s3cret", 6));
+	assert_true(http_auth_verify(&w, "bob", "other", 5));
+	assert_false(http_auth_verify(&w, "alice", "other", 5));
+	assert_false(http_auth_verify(&w, "alice", "s3cret ", 7));
+	assert_false(http_auth_verify(&w, "alice", "", 0));
+	/* bcrypt would stop at the NUL */
+	assert_false(http_auth_verify(&w, "alice", "s3cret\0junk", 11));
 	/* an unknown user with the password that matches the hash it is timed against */
-	assert_false(http_auth_verify(&w, "mallory", "s3cret"));
-	assert_false(http_auth_verify(&w, NULL, NULL));
-	assert_false(http_auth_verify(&w, "alice", NULL));
-	assert_true(http_auth_verify(&none, NULL, NULL));	/* no users: no auth */
+	assert_false(http_auth_verify(&w, "mallory", "s3cret", 6));
+	assert_false(http_auth_verify(&w, NULL, NULL, 0));
+	assert_false(http_auth_verify(&w, "alice", NULL, 0));
+	assert_true(http_auth_verify(&none, NULL, NULL, 0));	/* no users: no auth */
+}
+
+static void test_basic_credentials(void **state)
+{
+	char *user, *pass;
+	size_t len;
+
+	(void)state;
+	/* alice:s3cret */
+	assert_int_equal(http_basic_credentials("Basic YWxpY2U6czNjcmV0", 22, &user, &pass, &len), 0);
+	assert_string_equal(user, "alice");
+	assert_int_equal(len, 6);
+	assert_memory_equal(pass, "s3cret", 6);
+	free(user);
+	free(pass);
+	/* alice:s3cret\0junk: the password keeps its NUL and what follows */
+	assert_int_equal(http_basic_credentials("basic YWxpY2U6czNjcmV0AGp1bms=", 30, &user, &pass, &len), 0);
+	assert_int_equal(len, 11);
+	assert_memory_equal(pass, "s3cret\0junk", 11);
+	free(user);
+	free(pass);
+	/* a:b:c: the password is everything after the first colon */
+	assert_int_equal(http_basic_credentials("Basic YTpiOmM=", 14, &user, &pass, &len), 0);
+	assert_string_equal(user, "a");
+	assert_int_equal(len, 3);
+	assert_memory_equal(pass, "b:c", 3);
+	free(user);
+	free(pass);
+	assert_int_equal(http_basic_credentials("Bearer YTpi", 11, &user, &pass, &len), -1);
+	assert_int_equal(http_basic_credentials("Basic YWxpY2U", 12, &user, &pass, &len), -1);	/* no colon */
+	assert_int_equal(http_basic_credentials("Basic YT!i", 10, &user, &pass, &len), -1);	/* not base64 */
+	assert_int_equal(http_basic_credentials("Basic YQ==Yg==", 14, &user, &pass, &len), -1);	/* data after padding */
+	assert_int_equal(http_basic_credentials("Basic AGE6Yg==", 14, &user, &pass, &len), -1);	/* NUL in the user */
+	assert_null(user);
+	assert_null(pass);
 }
 
 int main(void)
@@ -55,6 +93,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_address),
 		cmocka_unit_test(test_basic_auth),
+		cmocka_unit_test(test_basic_credentials),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
