@@ -536,11 +536,19 @@ static enum auth_result auth_check(struct MHD_Connection *conn, struct req *rq)
 	return AUTH_PENDING;
 }
 
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls, (void)pos, (void)buf, (void)max;
+	return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *type,
 			       const char *body, size_t len, int gzip)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
-								 MHD_RESPMEM_MUST_COPY);
+	/* HEAD: the headers GET would have, nothing rendered (a length MHD cannot know) */
+	struct MHD_Response *r = body ?
+		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY) :
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, no_body, NULL, NULL);
 	enum MHD_Result ret;
 
 	if (!r)
@@ -548,7 +556,9 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status,
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (gzip)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	if (draining(conn))
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, status, r);
@@ -576,13 +586,126 @@ static int gzip_body(const struct buf *in)
 	return rc == Z_STREAM_END ? 0 : -1;
 }
 
-static int accepts(struct MHD_Connection *conn, const char *header, const char *what)
+/* [p, end) without leading and trailing blanks */
+static void trim(const char **p, const char **end)
 {
-	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, header);
-	const char *at = v ? strstr(v, what) : NULL;
+	while (*p < *end && (**p == ' ' || **p == '\t'))
+		(*p)++;
+	while (*end > *p && ((*end)[-1] == ' ' || (*end)[-1] == '\t'))
+		(*end)--;
+}
 
-	/* "what;q=0" declines it */
-	return at && strncmp(at + strlen(what), ";q=0", 4) != 0;
+/* The q of the parameters [p, end) (";a=b;q=0.5"), in thousandths; 0 if malformed. */
+static int param_q(const char *p, const char *end)
+{
+	while (p < end) {
+		const char *next = memchr(p, ';', (size_t)(end - p)), *e;
+		int q, scale = 100;
+
+		next = next ? next : end;
+		e = next;
+		trim(&p, &e);
+		if (e - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+			p += 2;
+			if (p == e || (*p != '0' && *p != '1'))
+				return 0;
+			q = (*p++ - '0') * 1000;
+			if (p < e && *p++ != '.')
+				return 0;
+			for (; p < e && scale; p++, scale /= 10) {
+				if (*p < '0' || *p > '9')
+					return 0;
+				q += (*p - '0') * scale;
+			}
+			return p == e && q <= 1000 ? q : 0;
+		}
+		p = next + (next < end);
+	}
+	return 1000;
+}
+
+/*
+ * The q the header gives to name, in thousandths.  Each element of the list
+ * is compared with match(), which says how specific the element is for name
+ * (0: not about it); the most specific wins, the highest q among equals.
+ */
+static int header_q(const char *header, const char *name,
+		    int (*match)(const char *el, size_t len, const char *name))
+{
+	int best = 0, q = 0;
+
+	while (*header) {
+		const char *end = header + strcspn(header, ","), *semi, *e;
+		int m;
+
+		semi = memchr(header, ';', (size_t)(end - header));
+		e = semi ? semi : end;
+		trim(&header, &e);
+		m = match(header, (size_t)(e - header), name);
+		if (m > best || (m == best && m)) {
+			int eq = param_q(e, end);
+
+			q = m > best ? eq : (eq > q ? eq : q);
+			best = m;
+		}
+		header = *end ? end + 1 : end;
+	}
+	return q;
+}
+
+/* a media range: 3 for type/subtype, 2 for type/x, 1 for x/x */
+static int media_match(const char *el, size_t len, const char *name)
+{
+	const char *slash = strchr(name, '/');
+	size_t tlen = (size_t)(slash - name);
+
+	if (len == strlen(name) && !strncasecmp(el, name, len))
+		return 3;
+	if (len == tlen + 2 && !strncasecmp(el, name, tlen) && !strncmp(el + tlen, "/*", 2))
+		return 2;
+	return len == 3 && !strncmp(el, "*/*", 3);
+}
+
+/* OpenMetrics must be named: "*" means the text format, as Prometheus' own clients read it */
+static int openmetrics_match(const char *el, size_t len, const char *name)
+{
+	return media_match(el, len, name) == 3 ? 3 : 0;
+}
+
+/* a content coding: 2 for the name, 1 for "*" */
+static int coding_match(const char *el, size_t len, const char *name)
+{
+	if (len == strlen(name) && !strncasecmp(el, name, len))
+		return 2;
+	return len == 1 && el[0] == '*';
+}
+
+/* the old name counts only when named: "*" is gzip's */
+static int xgzip_match(const char *el, size_t len, const char *name)
+{
+	return coding_match(el, len, name) == 2 ? 2 : 0;
+}
+
+bool http_wants_openmetrics(const char *accept)
+{
+	int om, text;
+
+	if (!accept)
+		return false;
+	om = header_q(accept, "application/openmetrics-text", openmetrics_match);
+	text = header_q(accept, "text/plain", media_match);
+	return om > 0 && om >= text;
+}
+
+bool http_wants_gzip(const char *accept_encoding)
+{
+	int gzip, xgzip;
+
+	if (!accept_encoding)
+		return false;
+	gzip = header_q(accept_encoding, "gzip", coding_match);
+	xgzip = header_q(accept_encoding, "x-gzip", xgzip_match);
+	return gzip > 0 || xgzip > 0;
 }
 
 static bool has_body(struct MHD_Connection *conn)
@@ -624,6 +747,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	static const char bad_request[] = "400 a GET or HEAD request has no body\n";
 	static const char limited[] = "429 too many failed logins, retry later\n";
 	static const char text[] = "text/plain; charset=utf-8";
+	bool head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
 
 	(void)cls, (void)version, (void)upload_data, (void)upload_size;
 	/* The headers are in: no longer waiting.  Queuing the response at the
@@ -676,25 +800,32 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 	buf_reset(&http.body);
 	if (strcmp(url, http.telemetry_path) == 0) {
-		int om = accepts(conn, MHD_HTTP_HEADER_ACCEPT, "application/openmetrics-text");
+		bool om = http_wants_openmetrics(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+									     MHD_HTTP_HEADER_ACCEPT));
+		bool gz = http_wants_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								      MHD_HTTP_HEADER_ACCEPT_ENCODING));
+		const char *type = om ? TYPE_OPENMETRICS : TYPE_TEXT;
 
+		if (head)	/* not a scrape: nothing rendered, nothing counted */
+			return respond(conn, MHD_HTTP_OK, type, NULL, 0, gz);
 		metrics_render(&http.body, om ? EXPO_OPENMETRICS : EXPO_TEXT);
-		if (accepts(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING, "gzip") && gzip_body(&http.body) == 0)
-			return respond(conn, MHD_HTTP_OK, om ? TYPE_OPENMETRICS : TYPE_TEXT,
-				       http.gz.data, http.gz.len, 1);
-		return respond(conn, MHD_HTTP_OK, om ? TYPE_OPENMETRICS : TYPE_TEXT,
-			       http.body.data, http.body.len, 0);
+		if (gz && gzip_body(&http.body) == 0)
+			return respond(conn, MHD_HTTP_OK, type, http.gz.data, http.gz.len, 1);
+		return respond(conn, MHD_HTTP_OK, type, http.body.data, http.body.len, 0);
 	}
 	if (strcmp(url, "/") == 0) {
-		landing_page(&http.body);
-		return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8", http.body.data,
-			       http.body.len, 0);
+		if (!head)
+			landing_page(&http.body);
+		return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8",
+			       head ? NULL : http.body.data, http.body.len, 0);
 	}
 	if (strcmp(url, "/healthz") == 0)
 		return respond(conn, MHD_HTTP_OK, text, "OK\n", 3, 0);
 	if (strcmp(url, "/status") == 0) {
-		status_render(&http.body);
-		return respond(conn, MHD_HTTP_OK, "application/json", http.body.data, http.body.len, 0);
+		if (!head)
+			status_render(&http.body);
+		return respond(conn, MHD_HTTP_OK, "application/json", head ? NULL : http.body.data,
+			       http.body.len, 0);
 	}
 	return respond(conn, MHD_HTTP_NOT_FOUND, text, not_found, sizeof(not_found) - 1, 0);
 }

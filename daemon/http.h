@@ -2,6 +2,7 @@
 #ifndef HTTP_H
 #define HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -36,6 +37,9 @@ void http_fini(void);
  */
 int http_auth_verify(const struct web_config *w, const char *user, const char *password,
 		     size_t passlen);
+/* Content negotiation on Accept and Accept-Encoding values (NULL: no header), media ranges and q-values. */
+bool http_wants_openmetrics(const char *accept);
+bool http_wants_gzip(const char *accept_encoding);
 /* "Basic base64(user:password)" -> user and password (which may hold NULs); 0, or -1 if malformed. */
 int http_basic_credentials(const char *value, size_t len, char **user, char **pass,
 			   size_t *passlen);

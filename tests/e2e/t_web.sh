@@ -94,6 +94,31 @@ promtool check metrics <"$WORK/gunzipped" || fail "promtool on the gunzipped bod
 "${A[@]}" -D "$WORK/h" -H 'Accept-Encoding: gzip;q=0' "$URL/metrics" >/dev/null
 grep -qi '^content-encoding' "$WORK/h" && fail "gzip sent though declined"
 note "text, OpenMetrics and gzip negotiated and parsed"
+# --- media ranges and q-values, not substrings
+ctype() { "${A[@]}" -o /dev/null -D - -H "Accept: $1" "$URL/metrics" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Tt]ype: //p'; }
+[ "$(ctype 'application/openmetrics-text; q=0')" = "text/plain; version=0.0.4; charset=utf-8" ] ||
+	fail "OpenMetrics declined with q=0: served $(ctype 'application/openmetrics-text; q=0')"
+[ "$(ctype 'application/openmetrics-text;q=0.9, text/plain;q=0.1')" = \
+	"application/openmetrics-text; version=1.0.0; charset=utf-8" ] || fail "OpenMetrics preferred by q: text served"
+[ "$(ctype '*/*')" = "text/plain; version=0.0.4; charset=utf-8" ] || fail "*/* served $(ctype '*/*')"
+coding() { "${A[@]}" -o /dev/null -D - -H "Accept-Encoding: $1" "$URL/metrics" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Ee]ncoding: //p'; }
+[ "$(coding 'gzip;q=0.5')" = gzip ] || fail "gzip;q=0.5: no gzip"
+[ "$(coding 'gzip; q=0')" = "" ] || fail "gzip; q=0: gzip sent"
+[ "$(coding 'notgzip')" = "" ] || fail "notgzip: gzip sent"
+"${A[@]}" -o /dev/null -D "$WORK/h" "$URL/metrics"
+[ "$(tr -d '\r' <"$WORK/h" | grep -i '^vary:')" = "Vary: Accept, Accept-Encoding" ] ||
+	fail "Vary: $(grep -i '^vary:' "$WORK/h")"
+curl -s --cacert "$WORK/ca.pem" -u alice:s3cret -X DELETE -o /dev/null -D "$WORK/h" "$URL/metrics"
+[ "$(tr -d '\r' <"$WORK/h" | sed -n '1p;/^[Aa]llow:/p')" = "HTTP/1.1 405 Method Not Allowed
+Allow: GET, HEAD" ] || fail "405 without Allow: $(cat "$WORK/h")"
+# HEAD: the GET headers, not a scrape
+scrapes() { "${A[@]}" "$URL/metrics" | awk '$1 == "fpu_exporter_scrapes_total{format=\"text\"}" { print $2 }'; }
+before=$(scrapes)
+"${A[@]}" -I -o "$WORK/h" "$URL/metrics"
+after=$(scrapes)
+[ $((after - before)) = 1 ] || fail "a HEAD counted as a scrape: scrapes_total went from $before to $after over HEAD and GET"
+grep -qi '^content-type: text/plain; version=0.0.4' "$WORK/h" || fail "HEAD content type: $(grep -i content-type "$WORK/h")"
+note "q=0 declines, q orders, */* is text, gzip;q=0.5 and not notgzip; Vary: Accept, Accept-Encoding; Allow on 405; HEAD renders nothing"
 # --- keep-alive: two scrapes on one TLS connection
 "${A[@]}" -D "$WORK/h" -o /dev/null -o /dev/null -w '%{num_connects} ' "$URL/metrics" "$URL/metrics" >"$WORK/nc"
 [ "$(cat "$WORK/nc")" = "1 0 " ] || fail "connections made for two scrapes: $(cat "$WORK/nc"), want 1 then 0"

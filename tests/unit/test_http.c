@@ -88,12 +88,45 @@ static void test_basic_credentials(void **state)
 	assert_null(pass);
 }
 
+static void test_negotiation(void **state)
+{
+	(void)state;
+	assert_false(http_wants_openmetrics(NULL));
+	assert_false(http_wants_openmetrics("*/*"));
+	assert_false(http_wants_openmetrics("text/plain"));
+	assert_true(http_wants_openmetrics("application/openmetrics-text"));
+	assert_true(http_wants_openmetrics("application/openmetrics-text;version=1.0.0,"
+					   "application/openmetrics-text;version=0.0.1;q=0.75,"
+					   "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));	/* Prometheus */
+	assert_false(http_wants_openmetrics("application/openmetrics-text; q=0"));
+	assert_false(http_wants_openmetrics("application/openmetrics-text;q=0.000"));
+	assert_true(http_wants_openmetrics("application/openmetrics-text;q=0.9, text/plain;q=0.1"));
+	assert_false(http_wants_openmetrics("application/openmetrics-text;q=0.1, text/plain;q=0.9"));
+	assert_false(http_wants_openmetrics("application/openmetrics-text;q=0.5, text/*"));
+	assert_true(http_wants_openmetrics("application/openmetrics-text, text/plain"));	/* a tie */
+	assert_false(http_wants_openmetrics("application/openmetrics-textx"));
+	assert_false(http_wants_openmetrics("application/openmetrics-text;q=2"));	/* malformed q */
+	assert_false(http_wants_openmetrics("application/openmetrics-text;q=0.5x"));
+	assert_true(http_wants_openmetrics("APPLICATION/OpenMetrics-Text ; Q=1.0"));
+	assert_false(http_wants_gzip(NULL));
+	assert_true(http_wants_gzip("gzip"));
+	assert_true(http_wants_gzip("gzip;q=0.5"));
+	assert_false(http_wants_gzip("gzip; q=0"));
+	assert_false(http_wants_gzip("notgzip"));
+	assert_false(http_wants_gzip("deflate, br"));
+	assert_true(http_wants_gzip("deflate, *"));
+	assert_false(http_wants_gzip("*, gzip;q=0"));	/* the named coding wins over * */
+	assert_true(http_wants_gzip("x-gzip"));
+	assert_true(http_wants_gzip(" br , gzip ;q=1"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_address),
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_basic_credentials),
+		cmocka_unit_test(test_negotiation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
