@@ -847,11 +847,12 @@ static char *read_pem(const char *what, const char *path, char *err, size_t errl
 	struct stat st;
 	char *data;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not block the loop */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > (1 << 20)) {
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
 		snprintf(err, errlen, "%s %s: %s", what, path,
-			 fd < 0 ? strerror(errno) : "unreadable or too large");
+			 fd < 0 ? strerror(errno) : "not a regular file, or larger than 1 MB");
 		if (fd >= 0)
 			close(fd);
 		return NULL;

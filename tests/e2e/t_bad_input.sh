@@ -52,6 +52,24 @@ printf 'tls_server_config:\n  cert_file: a.pem\n  key_file: b.key\n' >"$WORK/mis
 expect 1 'tls_server_config: The certificate and the given key do not match.' \
 	-- $E $Q --check-config --web.config.file="$WORK/mismatch.yaml"
 
+# each found by --check-config, with one clear line
+printf 'web:\n  timeout: 4294967296\n' >"$WORK/big_timeout.yaml"
+expect 1 "$WORK/big_timeout.yaml:2:12: web.timeout: expected a duration such as 30s, 5m or 1h, found \"4294967296\"" \
+	-- $E $Q --check-config --config.file="$WORK/big_timeout.yaml"
+printf 'web:\n  timeout: 1s\nlog:\n  level: info\nweb:\n  timeout: 2s\n' >"$WORK/dup.yaml"
+expect 1 "$WORK/dup.yaml:5:1: duplicate section \"web\"" -- $E $Q --check-config --config.file="$WORK/dup.yaml"
+printf 'log:\n  level: "debug\\0junk"\n' >"$WORK/nul.yaml"
+expect 1 "$WORK/nul.yaml:2:10: log.level: a NUL byte in the value" -- $E $Q --check-config --config.file="$WORK/nul.yaml"
+{ printf 'web:\n  telemetry_path: "/'; head -c 10000000 /dev/zero | tr '\0' a; printf '"\n'; } >"$WORK/long.yaml"
+expect 1 "$WORK/long.yaml:2:19: web.telemetry_path: longer than 4096 bytes" -- $E $Q --check-config --config.file="$WORK/long.yaml"
+printf 'service:\n  user: no-such-user-here\n' >"$WORK/user.yaml"
+expect 1 'service.user "no-such-user-here": no such user' -- $E $Q --check-config --config.file="$WORK/user.yaml"
+mkfifo "$WORK/fifo.yaml"
+expect 1 "$WORK/fifo.yaml: not a regular file" -- timeout 10 $E $Q --check-config --config.file="$WORK/fifo.yaml"
+printf 'cgroups:\n  exclude: ["((((a{100}){100}){100}){100})"]\n' >"$WORK/regex.yaml"
+expect 1 'cgroups.exclude[0] "((((a{100}){100}){100}){100})": too costly to compile (over 2s of CPU or 256 MB)' \
+	-- $E $Q --check-config --config.file="$WORK/regex.yaml"
+
 # --check-config on a good file, flags overriding it
 $E --check-config --config.file="$WORK/good.yaml" --web.listen-address=:9101 >"$WORK/out" 2>&1 ||
 	fail "--check-config rejected a good file: $(cat "$WORK/out")"
