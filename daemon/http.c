@@ -160,31 +160,19 @@ int http_parse_address(const char *address, char *host, size_t hostlen, char *po
 	return 0;
 }
 
-static int listen_on(const char *address)
+/* A socket bound and listening on the first address of host:port in family that works; -errno. */
+static int listen_family(const char *host, const char *port, int family)
 {
-	char host[256], port[16], err[300];
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *ai;
-	int fd = -1, rc, last_errno = 0, one = 1, zero = 0;
+	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE }, *res, *ai;
+	int fd = -EADDRNOTAVAIL, one = 1, zero = 0;
 
-	if (http_parse_address(address, host, sizeof(host), port, sizeof(port), err, sizeof(err))) {
-		log_error("%s", err);
-		return -1;
-	}
-	/* ":port" listens on every address, IPv6 and IPv4 alike when the host has IPv6. */
-	hints.ai_family = host[0] ? AF_UNSPEC : AF_INET6;
-	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-	if (rc && !host[0]) {
-		hints.ai_family = AF_INET;
-		rc = getaddrinfo(NULL, port, &hints, &res);
-	}
-	if (rc) {
-		log_error("listen address \"%s\": %s", address, gai_strerror(rc));
-		return -1;
-	}
+	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res))
+		return -EADDRNOTAVAIL;
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0) {
-			last_errno = errno;
+			fd = -errno;
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -192,14 +180,41 @@ static int listen_on(const char *address)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
 			break;
-		last_errno = errno;
 		close(fd);
-		fd = -1;
+		fd = -errno;
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
-		log_error("listening on %s: %s", address, strerror(last_errno));
 	return fd;
+}
+
+static int listen_on(const char *address)
+{
+	char host[256], port[16], err[300];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+	int fd, rc;
+
+	if (http_parse_address(address, host, sizeof(host), port, sizeof(port), err, sizeof(err))) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (host[0]) {
+		rc = getaddrinfo(host, port, &hints, &res);
+		if (rc) {
+			log_error("listen address \"%s\": %s", address, gai_strerror(rc));
+			return -1;
+		}
+		freeaddrinfo(res);
+		fd = listen_family(host, port, AF_UNSPEC);
+	} else {
+		/* ":port": IPv6 and IPv4 alike on one socket; IPv4 alone where the
+		 * kernel has no IPv6 (ipv6.disable=1: EAFNOSUPPORT) */
+		fd = listen_family(host, port, AF_INET6);
+		if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)
+			fd = listen_family(host, port, AF_INET);
+	}
+	if (fd < 0)
+		log_error("listening on %s: %s", address, strerror(-fd));
+	return fd < 0 ? -1 : fd;
 }
 
 static void wait_unlink(struct conn *c)

@@ -87,6 +87,18 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -X GET -d hello=world
 [ "$code" = 400 ] || fail "GET with a body: $code"
 note "POST with a body: 405; GET with a body: 400"
 
+# --- 100 malformed requests write nothing to the log at the default level
+lines=$(wc -l <"$WORK/daemon.log")
+for _ in $(seq 50); do
+	printf 'GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n' | socat -t 1 - TCP:127.0.0.1:$PORT >/dev/null
+	printf 'GET / HTTP/9.9\r\nHost: x\r\n\r\n' | socat -t 1 - TCP:127.0.0.1:$PORT >/dev/null
+done
+code=$(printf 'GET / HTTP/9.9\r\nHost: x\r\n\r\n' | socat -t 1 - TCP:127.0.0.1:$PORT | head -n 1 | tr -d '\r')
+[ "$code" = "HTTP/1.1 505 HTTP Version Not Supported" ] || fail "a malformed request answered: $code"
+[ "$(wc -l <"$WORK/daemon.log")" = "$lines" ] ||
+	fail "malformed requests were logged: $(tail -n 3 "$WORK/daemon.log")"
+note "101 malformed requests (400, 505): no log line at the default level"
+
 # --- 1,000 idle sockets (the defaults serve 64 at once)
 hostile_start idle 1000 5
 served "1,000 idle sockets were open"

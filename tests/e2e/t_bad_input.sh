@@ -94,6 +94,11 @@ expect 1 'no kernel BTF at /sys/kernel/btf/vmlinux (No such file or directory): 
 	-- unshare --mount sh -c 'mount -t tmpfs none /sys/kernel/btf && exec "$@"' sh \
 	$E $Q --web.listen-address=127.0.0.1:"$port"
 
+# too little address space for the kernel BTF: the error says so, not just errno (ESRCH)
+port=$(free_port)
+expect 1 'loading BPF programs: No such process: libbpf: failed to find valid kernel BTF' \
+	-- bash -c 'ulimit -v 32000 && exec "$@"' sh $E $Q --web.listen-address=127.0.0.1:"$port"
+
 # the shipped configuration is valid as it stands
 out=$($E --check-config --config.file="$ROOT/config/fpu_exporter.yaml" 2>&1) ||
 	fail "config/fpu_exporter.yaml rejected: $out"
