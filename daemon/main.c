@@ -305,7 +305,6 @@ int main(int argc, char **argv)
 	}
 	if (cgroups_init(cur.cfg.cgroup_root) < 0)
 		goto out_signals;
-	machined_init();	/* optional: VMs are named without it */
 	hs = http_settings_of(&cur);
 	if (http_init(&hs) < 0)
 		goto out_cgroups;
@@ -318,19 +317,20 @@ int main(int argc, char **argv)
 	}
 	if (privs_drop(cur.cfg.user, probes_unprivileged_ok) < 0)
 		goto out_metrics;
+	machined_init();	/* optional: VMs are named without it; the bus sees no root */
 	log_info("ready");
 	sd_notify(0, "READY=1\nSTATUS=serving metrics");
 	ret = run(sigfd, &opts, &cur) < 0 ? 1 : 0;
 	sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
 
 out_metrics:
+	machined_fini();
 	metrics_fini();
 	guests_fini();
 	probes_fini();
 out_http:
 	http_fini();
 out_cgroups:
-	machined_fini();
 	cgroups_fini();
 out_signals:
 	close(sigfd);

@@ -184,3 +184,12 @@ wait_log 'configuration reloaded' 2
 code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after a TLS-changing reload: $code"
 kill -0 $DAEMON_PID || fail "the daemon died in the reloads: $(tail -n 3 "$WORK/daemon.log")"
 note "a new certificate: served after the reload, 1 listener, the daemon alive"
+
+# --- service.user empty: the dedicated user where it exists, else uid 0 said aloud
+if id fpu_exporter >/dev/null 2>&1; then
+	grep -q 'running as user fpu_exporter' "$WORK/daemon.log" || fail "the fpu_exporter user exists but was not used"
+else
+	grep -q 'no user "fpu_exporter" and service.user is empty: staying uid 0' "$WORK/daemon.log" ||
+		fail "staying uid 0 without a word"
+fi
+note "service.user empty: $(grep -o 'running as user [a-z_]*\|staying uid 0' "$WORK/daemon.log")"
