@@ -232,19 +232,21 @@ static int run(int sigfd, const struct options *o, struct settings *cur)
 	int watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
 
 	for (;;) {
-		struct pollfd fds[2] = {
+		struct pollfd fds[3] = {
 			{ .fd = sigfd, .events = POLLIN },
 			{ .fd = http_poll_fd(), .events = POLLIN },
 		};
-		int timeout = http_timeout_ms();
+		int timeout = http_timeout_ms(), bus_timeout = machined_poll(&fds[2]);
 		struct timespec now;
 
+		if (bus_timeout >= 0 && (timeout < 0 || bus_timeout < timeout))
+			timeout = bus_timeout;
 		if (timeout < 0 || timeout > HOUSEKEEPING_S * 1000)
 			timeout = HOUSEKEEPING_S * 1000;
 		/* the watchdog is fed at twice the rate systemd expects */
 		if (watchdog && timeout > (int)(watchdog_usec / 2000))
 			timeout = (int)(watchdog_usec / 2000);
-		if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
+		if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return -1;
 		}
@@ -260,6 +262,7 @@ static int run(int sigfd, const struct options *o, struct settings *cur)
 				return 0;
 			}
 		}
+		machined_refresh();	/* machined's answers and signals, on this loop */
 		http_run();
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (watchdog && (now.tv_sec - last_ping.tv_sec) * 1000000 +
