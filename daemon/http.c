@@ -487,7 +487,8 @@ static enum auth_result auth_check(struct MHD_Connection *conn, struct req *rq)
 		rq->job = NULL;
 		if (j->ok) {
 			auth_remember(j->key);
-			auth.tokens += 1;	/* only failures use them up */
+			if (auth.tokens + 1 <= AUTH_BURST)
+				auth.tokens += 1;	/* only failures use them up */
 		}
 		r = j->ok ? AUTH_OK : AUTH_FAILED;
 		job_free(j);
@@ -1114,9 +1115,9 @@ static bool server_same(const struct server *s, const struct http_settings *set,
 	       (!cert || (!strcmp(s->cert, cert) && !strcmp(s->key, key)));
 }
 
+/* The remembered passwords stay: each is tied to its user's hash, which a reload may change. */
 static void keep_settings(const struct http_settings *s)
 {
-	auth.ncache = auth.next = 0;
 	free(http.telemetry_path);
 	http.telemetry_path = xstrdup(s->telemetry_path);
 	web_config_free(&http.web);
