@@ -1,4 +1,4 @@
-/* http.c: libmicrohttpd in external-epoll mode: metrics (text or OpenMetrics, gzip), status, TLS, basic auth. */
+/* http.c: libmicrohttpd on the loop's epoll: metrics (negotiated text or OpenMetrics, gzip), status, TLS, basic auth (bcrypt on a worker thread), request deadlines and shedding, reloads that keep or drain the server. */
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
