@@ -103,3 +103,37 @@ expect 1 'loading BPF programs: No such process: libbpf: failed to find valid ke
 out=$($E --check-config --config.file="$ROOT/config/fpu_exporter.yaml" 2>&1) ||
 	fail "config/fpu_exporter.yaml rejected: $out"
 [ "$out" = "configuration OK" ] || fail "config/fpu_exporter.yaml: $out"
+
+# ":port" on a kernel without IPv6 (ipv6.disable=1: socket(AF_INET6) fails with EAFNOSUPPORT, as a
+# preloaded shim makes it here): IPv4 alone. In a fresh network namespace, whose only interface is lo.
+cat >"$WORK/noipv6.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/socket.h>
+int socket(int domain, int type, int protocol)
+{
+	static int (*real)(int, int, int);
+
+	if (domain == AF_INET6) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	if (!real)
+		real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+	return real(domain, type, protocol);
+}
+C
+gcc -shared -fPIC -o "$WORK/noipv6.so" "$WORK/noipv6.c" -ldl || fail "building the no-IPv6 shim"
+port=$(free_port)
+out=$(unshare --net sh -c '
+	ip link set lo up
+	LD_PRELOAD="$1" "$2" --log.level=error --web.listen-address=:"$3" >"$4" 2>&1 &
+	for i in $(seq 100); do
+		code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$3/healthz") && [ "$code" = 200 ] && break
+		sleep 0.1
+	done
+	echo "$code $(ss -ltnH "sport = :$3" | awk "{ print \$4 }")"
+	kill $!; wait $!' sh "$WORK/noipv6.so" "$E" "$port" "$WORK/noipv6.log")
+[ "$out" = "200 0.0.0.0:$port" ] || fail "\":port\" without IPv6: $out ($(cat "$WORK/noipv6.log"))"
+note "ok: \":port\" without IPv6 listens on 0.0.0.0:$port (in a private network namespace)"
