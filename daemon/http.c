@@ -479,7 +479,7 @@ static enum auth_result auth_check(struct MHD_Connection *conn, struct req *rq)
 	const char *value = NULL, *hash = NULL;
 	size_t len = 0, passlen;
 	char *user, *pass;
-	struct auth_job *j;
+	struct auth_job *j, **tail;
 	enum auth_result r;
 
 	if (rq->job) {		/* back from the worker */
@@ -529,8 +529,10 @@ static enum auth_result auth_check(struct MHD_Connection *conn, struct req *rq)
 	j->hash = xstrdup(hash ? hash : http.web.users[0].hash);
 	j->known = hash != NULL;
 	if (!auth.started) {
-		if (pthread_create(&auth.thread, NULL, auth_worker, NULL)) {
-			log_error("http: starting the auth thread: %s", strerror(errno));
+		int e = pthread_create(&auth.thread, NULL, auth_worker, NULL);
+
+		if (e) {
+			log_error("http: starting the auth thread: %s", strerror(e));
 			job_free(j);
 			return AUTH_FAILED;
 		}
@@ -539,14 +541,9 @@ static enum auth_result auth_check(struct MHD_Connection *conn, struct req *rq)
 	rq->job = j;
 	MHD_suspend_connection(conn);
 	pthread_mutex_lock(&auth.lock);
-	j->next = NULL;
-	{
-		struct auth_job **tail = &auth.queue;
-
-		while (*tail)
-			tail = &(*tail)->next;
-		*tail = j;
-	}
+	for (tail = &auth.queue; *tail; tail = &(*tail)->next)
+		;
+	*tail = j;
 	pthread_cond_signal(&auth.work);
 	pthread_mutex_unlock(&auth.lock);
 	return AUTH_PENDING;
