@@ -8,15 +8,15 @@ DESTDIR   ?=
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -I$(BUILD) -Ibpf -Idaemon
-LDLIBS    := -lbpf -lmicrohttpd -lyaml -lsystemd -lcjson -lcrypt -lz -lm
+LDLIBS    := -lbpf -lmicrohttpd -lgnutls -lyaml -lsystemd -lcjson -lcrypt -lz -lm -pthread
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -Ibpf
 # The unit tests and one end-to-end run use a daemon built with these.
 SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
-	      libyaml-dev libsystemd-dev libcjson-dev
-DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 bc
+	      libyaml-dev libsystemd-dev libcjson-dev libgnutls28-dev
+DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 libclang-rt-14-dev bc
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
@@ -28,8 +28,17 @@ TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/
 	       $(BUILD)/tests/notify_recv $(BUILD)/tests/fake_machined \
 	       $(BUILD)/fpu_bench
 
+# libFuzzer targets (clang, ASan+UBSan) over the parsers; the suite runs each FUZZ_TIME_TEST
+# seconds, `make fuzz` FUZZ_TIME seconds.
+FUZZ_SRCS   := $(filter-out tests/fuzz/fuzz_file.c,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OBJS   := $(LIB_SRCS:daemon/%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/fuzz_file.o
+FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(BUILD) -Ibpf -Idaemon \
+	       -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_TIME   ?= 600
+
 .DELETE_ON_ERROR:
-.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools vmlinux install uninstall clean
+.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools fuzz vmlinux install uninstall clean
 
 all: $(BUILD)/fpu_exporter
 
@@ -76,6 +85,21 @@ $(BUILD)/fpu_bench: tests/bench/fpu_bench.c $(BUILD)/bench.skel.h
 
 tools: $(TOOL_BINS)
 
+$(BUILD)/fuzz/obj/%.o: daemon/%.c $(BUILD)/fpu_exporter.skel.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/obj/fuzz_file.o: tests/fuzz/fuzz_file.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -Itests/fuzz -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< $(FUZZ_OBJS) -o $@ $(LDLIBS)
+
+fuzz: deps-test
+	$(MAKE) $(FUZZ_BINS)
+	BUILD=$(BUILD) tests/fuzz/run.sh $(FUZZ_TIME)
+
 # Installs the Debian packages that are missing (apt-get; needs root).
 deps:
 	@sh tests/deps.sh $(DEPS_BUILD)
@@ -91,7 +115,7 @@ unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do $$t || exit 1; done
 
 test: deps-test
-	$(MAKE) all tools $(UNIT_BINS)
+	$(MAKE) all tools $(UNIT_BINS) $(FUZZ_BINS)
 	tests/run.sh
 
 check: test
@@ -130,4 +154,4 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/daemon/*.d $(BUILD)/tests/*.d $(BUILD)/asan/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/daemon/*.d $(BUILD)/tests/*.d $(BUILD)/asan/*.d $(BUILD)/fuzz/obj/*.d)

@@ -2,12 +2,20 @@
 #include <crypt.h>
 #include <errno.h>
 #include <libgen.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
+#include <regex.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -15,6 +23,14 @@
 #include "log.h"
 
 enum key_type { KEY_STRING, KEY_BOOL, KEY_DURATION, KEY_COUNT, KEY_FILE, KEY_LIST };
+
+/* the longest value a string key takes (a path, a regex, a name) */
+#define VALUE_MAX 4096
+/* the longest duration: a year */
+#define DURATION_MAX (365L * 24 * 3600)
+/* what compiling one cgroup regex may cost, checked in a child process */
+#define REGEX_CPU_S 2
+#define REGEX_MEM (256L << 20)
 
 struct key_spec {
 	const char *section;
@@ -126,13 +142,13 @@ long config_parse_duration(const char *s)
 	v = strtol(s, &end, 10);
 	if (errno || end == s || v < 0)
 		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		return v;
-	if (strcmp(end, "m") == 0 && v <= 1000000)
-		return v * 60;
-	if (strcmp(end, "h") == 0 && v <= 100000)
-		return v * 3600;
-	return -1;
+	if (strcmp(end, "m") == 0 && v <= DURATION_MAX / 60)
+		v *= 60;
+	else if (strcmp(end, "h") == 0 && v <= DURATION_MAX / 3600)
+		v *= 3600;
+	else if (*end && strcmp(end, "s"))
+		return -1;
+	return v <= DURATION_MAX ? v : -1;
 }
 
 struct parser {
@@ -190,6 +206,19 @@ static int is_plain_keyword(const yaml_event_t *ev)
 	       (!strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "null") || !strcmp(v, "~"));
 }
 
+/* A scalar holds no NUL (libyaml keeps "\0" escapes) and is not huge. */
+static int scalar_check(struct parser *p, const yaml_event_t *ev, const char *section,
+			const char *key)
+{
+	if (strlen((const char *)ev->data.scalar.value) != ev->data.scalar.length)
+		return fail(p, &ev->start_mark, "%s%s%s: a NUL byte in the value", section,
+			    key ? "." : "", key ? key : "");
+	if (ev->data.scalar.length > VALUE_MAX)
+		return fail(p, &ev->start_mark, "%s%s%s: longer than %d bytes", section,
+			    key ? "." : "", key ? key : "", VALUE_MAX);
+	return 0;
+}
+
 /* A list of strings: its SEQUENCE_START given. */
 static int set_list(struct parser *p, struct strlist *l, const struct key_spec *k, yaml_event_t *open)
 {
@@ -213,6 +242,10 @@ static int set_list(struct parser *p, struct strlist *l, const struct key_spec *
 			yaml_event_delete(&ev);
 			return err;
 		}
+		if (scalar_check(p, &ev, k->section, k->key)) {
+			yaml_event_delete(&ev);
+			return -1;
+		}
 		l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
 		l->v[l->n++] = xstrdup((const char *)ev.data.scalar.value);
 		yaml_event_delete(&ev);
@@ -229,6 +262,8 @@ static int set_value(struct parser *p, void *base, const struct key_spec *k, yam
 	if (ev->type != YAML_SCALAR_EVENT)
 		return fail(p, &ev->start_mark, "%s.%s: expected %s, found %s", k->section, k->key,
 			    k->type == KEY_BOOL ? "true or false" : "a scalar", event_name(ev->type));
+	if (scalar_check(p, ev, k->section, k->key))
+		return -1;
 	switch (k->type) {
 	case KEY_STRING:
 	case KEY_FILE:
@@ -282,6 +317,7 @@ static int set_value(struct parser *p, void *base, const struct key_spec *k, yam
 static int parse_section(struct parser *p, void *base, const struct key_spec *keys, const char *section)
 {
 	yaml_event_t key, val;
+	uint64_t seen = 0;
 
 	for (;;) {
 		const struct key_spec *spec = NULL;
@@ -302,12 +338,14 @@ static int parse_section(struct parser *p, void *base, const struct key_spec *ke
 		for (const struct key_spec *k = keys; k->key; k++)
 			if (!strcmp(k->section, section) && !strcmp(k->key, (const char *)key.data.scalar.value))
 				spec = k;
-		if (!spec) {
-			err = fail(p, &key.start_mark, "unknown key \"%s\" in section \"%s\"",
-				   (const char *)key.data.scalar.value, section);
+		if (!spec || (seen & 1ull << (spec - keys))) {
+			err = fail(p, &key.start_mark, "%s key \"%s\" in section \"%s\"",
+				   spec ? "duplicate" : "unknown", (const char *)key.data.scalar.value,
+				   section);
 			yaml_event_delete(&key);
 			return err;
 		}
+		seen |= 1ull << (spec - keys);
 		yaml_event_delete(&key);
 		if (next(p, &val))
 			return -1;
@@ -371,6 +409,14 @@ static int valid_bcrypt(const char *hash)
 	       hash[3] == '$' && crypt_checksalt(hash) == CRYPT_SALT_OK;
 }
 
+static long user_index(const struct web_config *w, const char *name)
+{
+	for (size_t i = 0; i < w->nusers; i++)
+		if (!strcmp(w->users[i].name, name))
+			return (long)i;
+	return -1;
+}
+
 static int users_section(struct parser *p, void *base, const char *section, yaml_event_t *open)
 {
 	struct web_config *w = base;
@@ -393,7 +439,13 @@ static int users_section(struct parser *p, void *base, const char *section, yaml
 			yaml_event_delete(&key);
 			return err;
 		}
-		if (val.type != YAML_SCALAR_EVENT || !valid_bcrypt((const char *)val.data.scalar.value)) {
+		if (scalar_check(p, &key, "basic_auth_users", NULL)) {
+			err = -1;
+		} else if (user_index(w, (const char *)key.data.scalar.value) >= 0) {
+			err = fail(p, &key.start_mark, "basic_auth_users: duplicate user \"%s\"",
+				   (const char *)key.data.scalar.value);
+		} else if (val.type != YAML_SCALAR_EVENT ||
+			   !valid_bcrypt((const char *)val.data.scalar.value)) {
 			err = fail(p, &val.start_mark, "basic_auth_users.%s: expected a bcrypt hash ($2y$...)",
 				   (const char *)key.data.scalar.value);
 		} else {
@@ -414,6 +466,7 @@ static int users_section(struct parser *p, void *base, const char *section, yaml
 static int parse_document(struct parser *p, void *base, const struct section *sections)
 {
 	yaml_event_t ev;
+	uint64_t seen = 0;
 	int err = 0;
 
 	/* stream start, document start (none in an empty file), top-level mapping */
@@ -454,13 +507,15 @@ static int parse_document(struct parser *p, void *base, const struct section *se
 			for (const struct section *t = sections; t->name; t++)
 				if (!strcmp(t->name, (const char *)ev.data.scalar.value))
 					s = t;
-		if (!s) {
+		if (!s || (seen & 1ull << (s - sections))) {
 			err = ev.type == YAML_SCALAR_EVENT ?
-			      fail(p, &ev.start_mark, "unknown section \"%s\"", ev.data.scalar.value) :
+			      fail(p, &ev.start_mark, "%s section \"%s\"", s ? "duplicate" : "unknown",
+				   ev.data.scalar.value) :
 			      fail(p, &ev.start_mark, "expected a section name, found %s", event_name(ev.type));
 			yaml_event_delete(&ev);
 			return err;
 		}
+		seen |= 1ull << (s - sections);
 		name = xstrdup(s->name);
 		yaml_event_delete(&ev);
 		if (next(p, &ev)) {
@@ -490,18 +545,39 @@ static int parse_document(struct parser *p, void *base, const struct section *se
 	return err;
 }
 
+int config_open_regular(const char *path, FILE **out, char *err, size_t errlen)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	*out = fdopen(fd, "r");
+	if (!*out)
+		die_oom();
+	return 0;
+}
+
 static int load_file(const char *path, void *base, const struct section *sections, char *err,
 		     size_t errlen)
 {
 	struct parser p = { .path = path, .err = err, .errlen = errlen };
 	char copy[PATH_MAX];
-	FILE *f = fopen(path, "re");
+	FILE *f;
 	int ret;
 
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (config_open_regular(path, &f, err, errlen) < 0)
 		return -1;
-	}
 	snprintf(copy, sizeof(copy), "%s", path);
 	snprintf(p.dir, sizeof(p.dir), "%s", dirname(copy));
 	yaml_parser_initialize(&p.yaml);
@@ -539,6 +615,48 @@ int web_config_load(struct web_config *w, const char *path, char *err, size_t er
 	return load_file(path, w, sections, err, errlen);
 }
 
+/*
+ * Compiles each regex in a child with bounded CPU time and memory: some
+ * (nested counted repetitions) take glibc seconds and gigabytes.  Syntax
+ * errors are left to the compile that keeps the result.
+ */
+static int regexes_check(const struct strlist *l, const char *what, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			snprintf(err, errlen, "%s: fork: %s", what, strerror(errno));
+			return -1;
+		}
+		if (pid == 0) {
+			struct rlimit cpu = { REGEX_CPU_S, REGEX_CPU_S }, mem = { REGEX_MEM, REGEX_MEM };
+			regex_t re;
+
+			setrlimit(RLIMIT_CPU, &cpu);
+#ifndef __SANITIZE_ADDRESS__	/* ASan's shadow memory is far above any such limit */
+			setrlimit(RLIMIT_AS, &mem);
+#else
+			(void)mem;
+#endif
+			alarm(2 * REGEX_CPU_S);
+			if (regcomp(&re, l->v[i], REG_EXTENDED | REG_NOSUB) == REG_ESPACE)
+				_exit(1);
+			_exit(0);
+		}
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+			snprintf(err, errlen, "%s[%zu] \"%.64s%s\": too costly to compile "
+				 "(over %ds of CPU or %ld MB)", what, i, l->v[i],
+				 strlen(l->v[i]) > 64 ? "..." : "", REGEX_CPU_S, REGEX_MEM >> 20);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int config_validate(const struct config *c, char *err, size_t errlen)
 {
 	enum log_level level;
@@ -561,8 +679,8 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "web.max_connections must be at least 1");
 		return -1;
 	}
-	if (c->timeout <= 0) {
-		snprintf(err, errlen, "web.timeout must be positive");
+	if (c->timeout <= 0 || c->timeout > 3600) {
+		snprintf(err, errlen, "web.timeout must be from 1s to 1h");
 		return -1;
 	}
 	{
@@ -580,5 +698,14 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 				return -1;
 			}
 	}
-	return 0;
+	if (strlen(c->telemetry_path) > 1024) {
+		snprintf(err, errlen, "telemetry path longer than 1024 bytes");
+		return -1;
+	}
+	if (c->user[0] && !getpwnam(c->user)) {
+		snprintf(err, errlen, "service.user \"%s\": no such user", c->user);
+		return -1;
+	}
+	return regexes_check(&c->cgroup_include, "cgroups.include", err, errlen) < 0 ||
+	       regexes_check(&c->cgroup_exclude, "cgroups.exclude", err, errlen) < 0 ? -1 : 0;
 }

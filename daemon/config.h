@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct strlist {
 	char **v;
@@ -63,7 +64,10 @@ void config_free(struct config *c);
 int web_config_load(struct web_config *w, const char *path, char *err, size_t errlen);
 void web_config_free(struct web_config *w);
 
-/* "90", "90s", "5m", "1h" -> seconds; -1 if malformed. */
+/* Opens path for reading if it is a regular file (never blocking on a FIFO); -1 with err set. */
+int config_open_regular(const char *path, FILE **out, char *err, size_t errlen);
+
+/* "90", "90s", "5m", "1h" -> seconds, at most a year; -1 if malformed. */
 long config_parse_duration(const char *s);
 
 #endif /* CONFIG_H */

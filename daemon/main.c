@@ -127,7 +127,8 @@ static int configure(const struct options *o, struct settings *s, char *err, siz
 	    http_parse_address(cfg->listen_address, host, sizeof(host), port, sizeof(port),
 			       err, errlen) < 0)
 		return -1;
-	if (cfg->web_config_file[0] && web_config_load(&s->web, cfg->web_config_file, err, errlen) < 0)
+	if (cfg->web_config_file[0] && (web_config_load(&s->web, cfg->web_config_file, err, errlen) < 0 ||
+					 http_check_tls(&s->web, err, errlen) < 0))
 		return -1;
 	filter = cgroups_filter_new(cfg->cgroup_depth, cfg->cgroup_include.v, cfg->cgroup_include.n,
 				    cfg->cgroup_exclude.v, cfg->cgroup_exclude.n, err, errlen);
@@ -231,19 +232,21 @@ static int run(int sigfd, const struct options *o, struct settings *cur)
 	int watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
 
 	for (;;) {
-		struct pollfd fds[2] = {
+		struct pollfd fds[3] = {
 			{ .fd = sigfd, .events = POLLIN },
 			{ .fd = http_poll_fd(), .events = POLLIN },
 		};
-		int timeout = http_timeout_ms();
+		int timeout = http_timeout_ms(), bus_timeout = machined_poll(&fds[2]);
 		struct timespec now;
 
+		if (bus_timeout >= 0 && (timeout < 0 || bus_timeout < timeout))
+			timeout = bus_timeout;
 		if (timeout < 0 || timeout > HOUSEKEEPING_S * 1000)
 			timeout = HOUSEKEEPING_S * 1000;
 		/* the watchdog is fed at twice the rate systemd expects */
 		if (watchdog && timeout > (int)(watchdog_usec / 2000))
 			timeout = (int)(watchdog_usec / 2000);
-		if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
+		if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return -1;
 		}
@@ -259,6 +262,7 @@ static int run(int sigfd, const struct options *o, struct settings *cur)
 				return 0;
 			}
 		}
+		machined_refresh();	/* machined's answers and signals, on this loop */
 		http_run();
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (watchdog && (now.tv_sec - last_ping.tv_sec) * 1000000 +
@@ -304,7 +308,6 @@ int main(int argc, char **argv)
 	}
 	if (cgroups_init(cur.cfg.cgroup_root) < 0)
 		goto out_signals;
-	machined_init();	/* optional: VMs are named without it */
 	hs = http_settings_of(&cur);
 	if (http_init(&hs) < 0)
 		goto out_cgroups;
@@ -317,19 +320,20 @@ int main(int argc, char **argv)
 	}
 	if (privs_drop(cur.cfg.user, probes_unprivileged_ok) < 0)
 		goto out_metrics;
+	machined_init();	/* optional: VMs are named without it; the bus sees no root */
 	log_info("ready");
 	sd_notify(0, "READY=1\nSTATUS=serving metrics");
 	ret = run(sigfd, &opts, &cur) < 0 ? 1 : 0;
 	sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
 
 out_metrics:
+	machined_fini();
 	metrics_fini();
 	guests_fini();
 	probes_fini();
 out_http:
 	http_fini();
 out_cgroups:
-	machined_fini();
 	cgroups_fini();
 out_signals:
 	close(sigfd);

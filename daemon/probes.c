@@ -74,17 +74,21 @@ static struct {
 	struct probe_sizes sizes;
 	int stats_fd;		/* BPF_ENABLE_STATS: run time counted while open */
 	char libbpf_version[32];
+	char libbpf_warning[256];	/* the first warning libbpf gave, for the error line */
 } pr = { .stats_fd = -1 };
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
 
-	/* libbpf explains failures over many lines; the caller logs the one-line cause. */
-	if (level == LIBBPF_DEBUG || log_get_level() < LOG_LVL_DEBUG)
+	/* libbpf explains failures over many lines; the caller logs the one-line
+	 * cause, with the first warning: errno alone can mislead (ESRCH for no BTF) */
+	if (level == LIBBPF_DEBUG)
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
+	if (!pr.libbpf_warning[0])
+		snprintf(pr.libbpf_warning, sizeof(pr.libbpf_warning), "%.200s", line);
 	log_debug("libbpf: %s", line);
 	return 0;
 }
@@ -347,9 +351,11 @@ int probes_init(const struct config *cfg)
 	configure_pidns();
 	err = fpu_exporter_bpf__load(pr.skel);
 	if (err) {
-		log_error("loading BPF programs: %s%s", strerror(-err),
+		log_error("loading BPF programs: %s%s%s%s", strerror(-err),
 			  err == -EPERM ? " (run as root, or with CAP_BPF, CAP_PERFMON and "
-					  "CAP_SYS_RESOURCE)" : "");
+					  "CAP_SYS_RESOURCE)" : "",
+			  err != -EPERM && pr.libbpf_warning[0] ? ": " : "",
+			  err != -EPERM ? pr.libbpf_warning : "");
 		goto fail;
 	}
 	attach_programs();

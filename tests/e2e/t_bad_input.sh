@@ -45,6 +45,31 @@ expect 1 'log level "loud" is not one of error, warn, info, debug' -- $E --log.l
 expect 1 "$WORK/tab.yaml:2:1: found character that cannot start any token while scanning for the next token" \
 	-- $E $Q --check-config --config.file="$WORK/tab.yaml"
 
+# a TLS key that is not the certificate's
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=a -keyout "$WORK/a.key" -out "$WORK/a.pem" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=b -keyout "$WORK/b.key" -out "$WORK/b.pem" 2>/dev/null
+printf 'tls_server_config:\n  cert_file: a.pem\n  key_file: b.key\n' >"$WORK/mismatch.yaml"
+expect 1 'tls_server_config: The certificate and the given key do not match.' \
+	-- $E $Q --check-config --web.config.file="$WORK/mismatch.yaml"
+
+# each found by --check-config, with one clear line
+printf 'web:\n  timeout: 4294967296\n' >"$WORK/big_timeout.yaml"
+expect 1 "$WORK/big_timeout.yaml:2:12: web.timeout: expected a duration such as 30s, 5m or 1h, found \"4294967296\"" \
+	-- $E $Q --check-config --config.file="$WORK/big_timeout.yaml"
+printf 'web:\n  timeout: 1s\nlog:\n  level: info\nweb:\n  timeout: 2s\n' >"$WORK/dup.yaml"
+expect 1 "$WORK/dup.yaml:5:1: duplicate section \"web\"" -- $E $Q --check-config --config.file="$WORK/dup.yaml"
+printf 'log:\n  level: "debug\\0junk"\n' >"$WORK/nul.yaml"
+expect 1 "$WORK/nul.yaml:2:10: log.level: a NUL byte in the value" -- $E $Q --check-config --config.file="$WORK/nul.yaml"
+{ printf 'web:\n  telemetry_path: "/'; head -c 10000000 /dev/zero | tr '\0' a; printf '"\n'; } >"$WORK/long.yaml"
+expect 1 "$WORK/long.yaml:2:19: web.telemetry_path: longer than 4096 bytes" -- $E $Q --check-config --config.file="$WORK/long.yaml"
+printf 'service:\n  user: no-such-user-here\n' >"$WORK/user.yaml"
+expect 1 'service.user "no-such-user-here": no such user' -- $E $Q --check-config --config.file="$WORK/user.yaml"
+mkfifo "$WORK/fifo.yaml"
+expect 1 "$WORK/fifo.yaml: not a regular file" -- timeout 10 $E $Q --check-config --config.file="$WORK/fifo.yaml"
+printf 'cgroups:\n  exclude: ["((((a{100}){100}){100}){100})"]\n' >"$WORK/regex.yaml"
+expect 1 'cgroups.exclude[0] "((((a{100}){100}){100}){100})": too costly to compile (over 2s of CPU or 256 MB)' \
+	-- $E $Q --check-config --config.file="$WORK/regex.yaml"
+
 # --check-config on a good file, flags overriding it
 $E --check-config --config.file="$WORK/good.yaml" --web.listen-address=:9101 >"$WORK/out" 2>&1 ||
 	fail "--check-config rejected a good file: $(cat "$WORK/out")"
@@ -69,7 +94,46 @@ expect 1 'no kernel BTF at /sys/kernel/btf/vmlinux (No such file or directory): 
 	-- unshare --mount sh -c 'mount -t tmpfs none /sys/kernel/btf && exec "$@"' sh \
 	$E $Q --web.listen-address=127.0.0.1:"$port"
 
+# too little address space for the kernel BTF: the error says so, not just errno (ESRCH)
+port=$(free_port)
+expect 1 'loading BPF programs: No such process: libbpf: failed to find valid kernel BTF' \
+	-- bash -c 'ulimit -v 32000 && exec "$@"' sh $E $Q --web.listen-address=127.0.0.1:"$port"
+
 # the shipped configuration is valid as it stands
 out=$($E --check-config --config.file="$ROOT/config/fpu_exporter.yaml" 2>&1) ||
 	fail "config/fpu_exporter.yaml rejected: $out"
 [ "$out" = "configuration OK" ] || fail "config/fpu_exporter.yaml: $out"
+
+# ":port" on a kernel without IPv6 (ipv6.disable=1: socket(AF_INET6) fails with EAFNOSUPPORT, as a
+# preloaded shim makes it here): IPv4 alone. In a fresh network namespace, whose only interface is lo.
+cat >"$WORK/noipv6.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/socket.h>
+int socket(int domain, int type, int protocol)
+{
+	static int (*real)(int, int, int);
+
+	if (domain == AF_INET6) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	if (!real)
+		real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+	return real(domain, type, protocol);
+}
+C
+gcc -shared -fPIC -o "$WORK/noipv6.so" "$WORK/noipv6.c" -ldl || fail "building the no-IPv6 shim"
+port=$(free_port)
+out=$(unshare --net sh -c '
+	ip link set lo up
+	LD_PRELOAD="$1" "$2" --log.level=error --web.listen-address=:"$3" >"$4" 2>&1 &
+	for i in $(seq 100); do
+		code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$3/healthz") && [ "$code" = 200 ] && break
+		sleep 0.1
+	done
+	echo "$code $(ss -ltnH "sport = :$3" | awk "{ print \$4 }")"
+	kill $!; wait $!' sh "$WORK/noipv6.so" "$E" "$port" "$WORK/noipv6.log")
+[ "$out" = "200 0.0.0.0:$port" ] || fail "\":port\" without IPv6: $out ($(cat "$WORK/noipv6.log"))"
+note "ok: \":port\" without IPv6 listens on 0.0.0.0:$port (in a private network namespace)"

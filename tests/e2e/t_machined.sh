@@ -64,3 +64,23 @@ done
 [ "$(metric_sum "$WORK/m" fpu_guest_reloads_total 'domain="byname"')" = absent ] ||
 	fail "the old name is still exported"
 note "registered later: \"byname\" (-name) became \"late\" on MachineNew; machined wins over -name"
+
+# A hung machined: with 15 more VMs registered, it stops answering and a MachineNew comes; scrapes
+# are served within a second (the bus is asked asynchronously) and the names known stay.
+for i in $(seq 15); do
+	fake_machined_cmd "$WORK/bus" "add qemu-$((10 + i))-extra$i,vm,libvirt-qemu,$((100000 + i)),machine-qemu\\x2d$((10 + i))\\x2dextra$i.scope," ||
+		fail "add extra$i failed"
+done
+scrape >/dev/null
+kill -STOP "$FAKE_MACHINED_PID"
+at_exit "kill -CONT $FAKE_MACHINED_PID 2>/dev/null"
+dbus-send --bus="$DBUS_SYSTEM_BUS_ADDRESS" --type=signal /org/freedesktop/machine1 \
+	org.freedesktop.machine1.Manager.MachineNew string:stalled objpath:/org/freedesktop/machine1/machine/stalled ||
+	fail "dbus-send"
+for i in 1 2 3; do
+	curl -sf --max-time 1 "http://127.0.0.1:$PORT/metrics" >"$WORK/m" || fail "scrape $i not served within a second while machined hangs"
+done
+[ "$(metric_sum "$WORK/m" fpu_guest_reloads_total 'domain="late"')" = "$(reloads late)" ] ||
+	fail "a hung machined erased the names known: $(grep fpu_guest_info "$WORK/m")"
+kill -CONT "$FAKE_MACHINED_PID"
+note "machined hung with 16 VMs registered and a MachineNew pending: 3 scrapes within a second, names kept"

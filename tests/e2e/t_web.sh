@@ -21,7 +21,10 @@ basic_auth_users:
 YAML
 require_root
 PORT=$(free_port)
-"$EXPORTER" --web.listen-address=127.0.0.1:$PORT --web.config.file="$WORK/web.yaml" >"$WORK/daemon.log" 2>&1 &
+# room for the 100 clients at a time of the bad-password flood below (t_abuse floods past the limit)
+printf 'web:\n  max_connections: 128\n' >"$WORK/config.yaml"
+"$EXPORTER" --web.listen-address=127.0.0.1:$PORT --web.config.file="$WORK/web.yaml" --config.file="$WORK/config.yaml" \
+	>"$WORK/daemon.log" 2>&1 &
 DAEMON_PID=$!
 URL=https://127.0.0.1:$PORT
 C=(curl -s --cacert "$WORK/ca.pem" -o /dev/null -w '%{http_code}')
@@ -37,6 +40,26 @@ curl -s -o /dev/null "http://127.0.0.1:$PORT/metrics" && fail "plain HTTP answer
 curl -s -I --cacert "$WORK/ca.pem" "$URL/metrics" | grep -qi '^www-authenticate: Basic realm="fpu_exporter"' ||
 	fail "no WWW-Authenticate header on 401"
 note "TLS with the test CA; basic auth: 401 without, wrong, unknown; 200 for alice and bob"
+# a NUL in the password does not cut it: "s3cret\0junk" is not alice's password
+code=$("${C[@]}" -H "Authorization: Basic $(printf 'alice:s3cret\0junk' | base64)" "$URL/metrics")
+[ "$code" = 401 ] || fail "a password cut at a NUL byte: $code"
+
+# --- 300 bad-password requests, 100 at a time: the (verified, remembered) scraper is served within a second
+bad=()
+for _ in $(seq 300); do bad+=(-o /dev/null "$URL/metrics"); done
+"${C[@]}" -u alice:s3cret "$URL/metrics" >/dev/null
+curl -s --cacert "$WORK/ca.pem" -u alice:wrong --parallel --parallel-max 100 -w '%{http_code}\n' \
+	"${bad[@]}" >"$WORK/bad_codes" 2>/dev/null &
+flood=$!
+for i in 1 2 3 4 5; do
+	code=$("${C[@]}" --max-time 1 -u alice:s3cret "$URL/metrics")
+	[ "$code" = 200 ] || fail "scrape $i during the bad-password flood: $code (not served within a second)"
+done
+wait $flood
+[ "$(grep -c '^401$\|^429$' "$WORK/bad_codes")" = 300 ] ||
+	fail "bad passwords answered: $(sort "$WORK/bad_codes" | uniq -c | tr '\n' ' ')"
+grep -q '^200$' "$WORK/bad_codes" && fail "a bad password was let in"
+note "300 bad passwords, 100 at a time: $(grep -c '^401$' "$WORK/bad_codes") x 401, $(grep -c '^429$' "$WORK/bad_codes") x 429 (failures rate-limited); the scraper served within a second 5 times"
 
 A=(curl -sf --cacert "$WORK/ca.pem" -u alice:s3cret)
 # --- text format
@@ -71,6 +94,36 @@ promtool check metrics <"$WORK/gunzipped" || fail "promtool on the gunzipped bod
 "${A[@]}" -D "$WORK/h" -H 'Accept-Encoding: gzip;q=0' "$URL/metrics" >/dev/null
 grep -qi '^content-encoding' "$WORK/h" && fail "gzip sent though declined"
 note "text, OpenMetrics and gzip negotiated and parsed"
+# --- media ranges and q-values, not substrings
+ctype() { "${A[@]}" -o /dev/null -D - -H "Accept: $1" "$URL/metrics" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Tt]ype: //p'; }
+[ "$(ctype 'application/openmetrics-text; q=0')" = "text/plain; version=0.0.4; charset=utf-8" ] ||
+	fail "OpenMetrics declined with q=0: served $(ctype 'application/openmetrics-text; q=0')"
+[ "$(ctype 'application/openmetrics-text;q=0.9, text/plain;q=0.1')" = \
+	"application/openmetrics-text; version=1.0.0; charset=utf-8" ] || fail "OpenMetrics preferred by q: text served"
+[ "$(ctype '*/*')" = "text/plain; version=0.0.4; charset=utf-8" ] || fail "*/* served $(ctype '*/*')"
+coding() { "${A[@]}" -o /dev/null -D - -H "Accept-Encoding: $1" "$URL/metrics" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Ee]ncoding: //p'; }
+[ "$(coding 'gzip;q=0.5')" = gzip ] || fail "gzip;q=0.5: no gzip"
+[ "$(coding 'gzip; q=0')" = "" ] || fail "gzip; q=0: gzip sent"
+[ "$(coding 'notgzip')" = "" ] || fail "notgzip: gzip sent"
+"${A[@]}" -o /dev/null -D "$WORK/h" "$URL/metrics"
+[ "$(tr -d '\r' <"$WORK/h" | grep -i '^vary:')" = "Vary: Accept, Accept-Encoding" ] ||
+	fail "Vary: $(grep -i '^vary:' "$WORK/h")"
+curl -s --cacert "$WORK/ca.pem" -u alice:s3cret -X DELETE -o /dev/null -D "$WORK/h" "$URL/metrics"
+[ "$(tr -d '\r' <"$WORK/h" | sed -n '1p;/^[Aa]llow:/p')" = "HTTP/1.1 405 Method Not Allowed
+Allow: GET, HEAD" ] || fail "405 without Allow: $(cat "$WORK/h")"
+# HEAD: the GET headers, not a scrape
+scrapes() { "${A[@]}" "$URL/metrics" | awk '$1 == "fpu_exporter_scrapes_total{format=\"text\"}" { print $2 }'; }
+before=$(scrapes)
+"${A[@]}" -I -o "$WORK/h" "$URL/metrics"
+after=$(scrapes)
+[ $((after - before)) = 1 ] || fail "a HEAD counted as a scrape: scrapes_total went from $before to $after over HEAD and GET"
+grep -qi '^content-type: text/plain; version=0.0.4' "$WORK/h" || fail "HEAD content type: $(grep -i content-type "$WORK/h")"
+note "q=0 declines, q orders, */* is text, gzip;q=0.5 and not notgzip; Vary: Accept, Accept-Encoding; Allow on 405; HEAD renders nothing"
+# --- keep-alive: two scrapes on one TLS connection
+"${A[@]}" -D "$WORK/h" -o /dev/null -o /dev/null -w '%{num_connects} ' "$URL/metrics" "$URL/metrics" >"$WORK/nc"
+[ "$(cat "$WORK/nc")" = "1 0 " ] || fail "connections made for two scrapes: $(cat "$WORK/nc"), want 1 then 0"
+grep -qi '^connection: close' "$WORK/h" && fail "a scrape answered with Connection: close"
+note "keep-alive: the second scrape reused the TLS connection"
 
 # --- a slow client (one byte a second) does not hold up other scrapes
 (
@@ -85,3 +138,58 @@ for i in 1 2 3 4 5; do
 done
 kill -0 $slow 2>/dev/null || fail "the slow client was done before the scrapes"
 note "5 scrapes answered while a slow client trickled bytes"
+
+# --- reloads: a refused one leaves the server as it was, the next ones work
+listeners() { ss -ltnH "sport = :$PORT" | wc -l; }
+# wait_log PATTERN N: until the daemon's log has N lines matching PATTERN
+wait_log() {
+	for _ in $(seq 100); do [ "$(grep -c "$1" "$WORK/daemon.log")" = "$2" ] && return 0; sleep 0.1; done
+	fail "log: want $2 lines matching \"$1\", have $(grep -c "$1" "$WORK/daemon.log")"
+}
+serial() { openssl s_client -connect 127.0.0.1:$PORT </dev/null 2>/dev/null | openssl x509 -noout -serial; }
+cp "$WORK/server.key" "$WORK/server.key.good"
+openssl req -newkey rsa:2048 -nodes -subj /CN=other -keyout "$WORK/other.key" -out /dev/null 2>/dev/null
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners before the reloads"
+cp "$WORK/other.key" "$WORK/server.key"
+kill -HUP $DAEMON_PID
+wait_log 'reload refused, the old configuration stays' 1
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners after a reload with a key that is not the certificate's"
+grep -q 'reload refused.*tls_server_config: The certificate and the given key do not match' "$WORK/daemon.log" ||
+	fail "the refusal does not say why: $(grep 'reload refused' "$WORK/daemon.log")"
+code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after the refused reload: $code"
+echo junk >"$WORK/server.key"
+kill -HUP $DAEMON_PID
+wait_log 'reload refused, the old configuration stays' 2
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners after a reload with an invalid PEM key"
+code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after the second refused reload: $code"
+cp "$WORK/server.key.good" "$WORK/server.key"
+kill -HUP $DAEMON_PID
+wait_log 'configuration reloaded' 1
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners after a good reload"
+code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after a good reload: $code"
+note "a key that is not the certificate's, then an invalid PEM: refused, 1 listener, scrapes answered; then a good reload"
+# a new certificate (and key): served from the next connection on
+old_serial=$(serial)
+cd "$WORK"
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server2.csr 2>/dev/null
+openssl x509 -req -in server2.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext \
+	-out server.pem 2>/dev/null || fail "openssl could not make the second certificate"
+cd - >/dev/null
+new_serial=$(openssl x509 -noout -serial -in "$WORK/server.pem")
+[ "$old_serial" != "$new_serial" ] || fail "the test made a certificate with the same serial"
+kill -HUP $DAEMON_PID
+wait_log 'configuration reloaded' 2
+[ "$(listeners)" = 1 ] || fail "$(listeners) listeners after a TLS-changing reload"
+[ "$(serial)" = "$new_serial" ] || fail "after the reload the server shows $(serial), want $new_serial"
+code=$("${C[@]}" -u alice:s3cret "$URL/metrics");     [ "$code" = 200 ] || fail "after a TLS-changing reload: $code"
+kill -0 $DAEMON_PID || fail "the daemon died in the reloads: $(tail -n 3 "$WORK/daemon.log")"
+note "a new certificate: served after the reload, 1 listener, the daemon alive"
+
+# --- service.user empty: the dedicated user where it exists, else uid 0 said aloud
+if id fpu_exporter >/dev/null 2>&1; then
+	grep -q 'running as user fpu_exporter' "$WORK/daemon.log" || fail "the fpu_exporter user exists but was not used"
+else
+	grep -q 'no user "fpu_exporter" and service.user is empty: staying uid 0' "$WORK/daemon.log" ||
+		fail "staying uid 0 without a word"
+fi
+note "service.user empty: $(grep -o 'running as user [a-z_]*\|staying uid 0' "$WORK/daemon.log")"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -119,6 +120,11 @@ static void test_bad_files(void **state)
 		{ "web:\n  timeout: forever\n", "2:12: web.timeout: expected a duration such as 30s, 5m or 1h, found \"forever\"" },
 		{ "bpf:\n  stats_enabled: 1\n", "2:18: bpf.stats_enabled: expected true or false, found \"1\"" },
 		{ "service:\n  user: [a]\n", "2:9: service.user: expected a scalar, found a list" },
+		{ "web:\n  timeout: 4294967296\n", "2:12: web.timeout: expected a duration such as 30s, 5m or 1h, found \"4294967296\"" },
+		{ "web:\n  timeout: 1s\n  timeout: 2s\n", "3:3: duplicate key \"timeout\" in section \"web\"" },
+		{ "web:\n  timeout: 1s\nweb:\n  timeout: 2s\n", "3:1: duplicate section \"web\"" },
+		{ "log:\n  level: \"debug\\0junk\"\n", "2:10: log.level: a NUL byte in the value" },
+		{ "cgroups:\n  include: [\"a\\0b\"]\n", "2:13: cgroups.include: a NUL byte in the value" },
 	};
 	(void)state;
 	expect_errors(cases, sizeof(cases) / sizeof(cases[0]), 0);
@@ -168,6 +174,8 @@ static void test_bad_web_files(void **state)
 		  "2:10: basic_auth_users.alice: expected a bcrypt hash ($2y$...)" },
 		{ "basic_auth_users:\n  - alice\n", "2:3: basic_auth_users: expected a mapping, found a list" },
 		{ "http_server_config:\n  http2: true\n", "1:1: unknown section \"http_server_config\"" },
+		{ "basic_auth_users:\n  alice: " HASH_A "\n  alice: " HASH_A "\n",
+		  "3:3: basic_auth_users: duplicate user \"alice\"" },
 	};
 	(void)state;
 	expect_errors(cases, sizeof(cases) / sizeof(cases[0]), 1);
@@ -207,6 +215,53 @@ static void test_validate(void **state)
 	c.max_connections = 0;
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
 	assert_string_equal(err, "web.max_connections must be at least 1");
+	c.max_connections = 64;
+	c.timeout = 3601;
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "web.timeout must be from 1s to 1h");
+	c.timeout = 10;
+	free(c.telemetry_path);
+	c.telemetry_path = calloc(1, 1026);
+	memset(c.telemetry_path, 'a', 1025);
+	c.telemetry_path[0] = '/';
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "telemetry path longer than 1024 bytes");
+	free(c.telemetry_path);
+	c.telemetry_path = strdup("/metrics");
+	free(c.user);
+	c.user = strdup("no-such-user-here");
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "service.user \"no-such-user-here\": no such user");
+	free(c.user);
+	c.user = strdup("");
+	/* glibc takes seconds and gigabytes for this one */
+	c.cgroup_include.v = calloc(1, sizeof(char *));
+	c.cgroup_include.v[0] = strdup("((((a{100}){100}){100}){100})");
+	c.cgroup_include.n = 1;
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "cgroups.include[0] \"((((a{100}){100}){100}){100})\": too costly to compile "
+			    "(over 2s of CPU or 256 MB)");
+	free(c.cgroup_include.v[0]);
+	c.cgroup_include.v[0] = strdup("^/system\\.slice");
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	config_free(&c);
+}
+
+static void test_not_regular(void **state)
+{
+	struct config c;
+	char err[512], fifo[64] = "/tmp/fpu_config_fifo.XXXXXX";
+
+	(void)state;
+	assert_non_null(mkdtemp(fifo));
+	strcat(fifo, "/f");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, fifo, err, sizeof(err)), -1);	/* does not block */
+	unlink(fifo);
+	*strrchr(fifo, '/') = '\0';
+	rmdir(fifo);
+	assert_non_null(strstr(err, ": not a regular file"));
 	config_free(&c);
 }
 
@@ -218,6 +273,9 @@ static void test_durations(void **state)
 	assert_int_equal(config_parse_duration("5m"), 300);
 	assert_int_equal(config_parse_duration("1h"), 3600);
 	assert_int_equal(config_parse_duration("1d"), -1);
+	assert_int_equal(config_parse_duration("4294967296"), -1);	/* beyond a year */
+	assert_int_equal(config_parse_duration("8760h"), 31536000);
+	assert_int_equal(config_parse_duration("8761h"), -1);
 	assert_int_equal(config_parse_duration("-5"), -1);
 	assert_int_equal(config_parse_duration(""), -1);
 }
@@ -250,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_bad_web_files),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_not_regular),
 		cmocka_unit_test(test_durations),
 	};
 
