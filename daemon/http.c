@@ -555,17 +555,20 @@ static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 	return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *type,
-			       const char *body, size_t len, int gzip)
+static enum MHD_Result respond_as(struct MHD_Connection *conn, unsigned int status, const char *type,
+				   const char *body, size_t len, int gzip, enum MHD_ResponseMemoryMode mode)
 {
 	/* HEAD: the headers GET would have, nothing rendered (a length MHD cannot know) */
 	struct MHD_Response *r = body ?
-		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY) :
+		MHD_create_response_from_buffer(len, (void *)body, mode) :
 		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, no_body, NULL, NULL);
 	enum MHD_Result ret;
 
-	if (!r)
+	if (!r) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free((void *)body);
 		return MHD_NO;
+	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (gzip)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
@@ -579,24 +582,48 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status,
 	return ret;
 }
 
-/* gzip of in into http.gz; 0, or -1 to send it uncompressed. */
-static int gzip_body(const struct buf *in)
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *type,
+			       const char *body, size_t len, int gzip)
 {
-	z_stream z = { 0 };
-	int rc;
+	return respond_as(conn, status, type, body, len, gzip, MHD_RESPMEM_MUST_COPY);
+}
 
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -1;
-	buf_reset(&http.gz);
-	buf_reserve(&http.gz, deflateBound(&z, in->len));
-	z.next_in = (Bytef *)in->data;
-	z.avail_in = (uInt)in->len;
-	z.next_out = (Bytef *)http.gz.data;
-	z.avail_out = (uInt)http.gz.cap;
-	rc = deflate(&z, Z_FINISH);
-	http.gz.len = z.total_out;
-	deflateEnd(&z);
-	return rc == Z_STREAM_END ? 0 : -1;
+/*
+ * A scrape's body is handed to libmicrohttpd, which frees it once sent: no
+ * copy of a large exposition, and no buffer kept between scrapes.
+ */
+static enum MHD_Result respond_taking(struct MHD_Connection *conn, const char *type, struct buf *b,
+				      int gzip)
+{
+	char *data = b->data;
+	size_t len = b->len;
+
+	*b = (struct buf){ 0 };
+	if (!data)
+		return respond(conn, MHD_HTTP_OK, type, "", 0, gzip);
+	return respond_as(conn, MHD_HTTP_OK, type, data, len, gzip, MHD_RESPMEM_MUST_FREE);
+}
+
+/* Renders the metrics, compressed on the way when asked: the text is never whole in memory then. */
+static enum MHD_Result respond_metrics(struct MHD_Connection *conn, const char *type, bool om, bool gz)
+{
+	struct gz_stream *g = gz ? gz_begin(&http.body, &http.gz) : NULL;
+
+	metrics_render(&http.body, om ? EXPO_OPENMETRICS : EXPO_TEXT);
+	if (g && gz_end(g, &http.body) == 0) {
+		buf_free(&http.body);
+		return respond_taking(conn, type, &http.gz, 1);
+	}
+	if (g) {
+		static const char failed[] = "compressing the metrics failed\n";
+
+		log_warn("gzip of a scrape failed");
+		buf_free(&http.body);
+		buf_free(&http.gz);
+		return respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", failed,
+			       sizeof(failed) - 1, 0);
+	}
+	return respond_taking(conn, type, &http.body, 0);
 }
 
 /* [p, end) without leading and trailing blanks */
@@ -821,10 +848,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 		if (head)	/* not a scrape: nothing rendered, nothing counted */
 			return respond(conn, MHD_HTTP_OK, type, NULL, 0, gz);
-		metrics_render(&http.body, om ? EXPO_OPENMETRICS : EXPO_TEXT);
-		if (gz && gzip_body(&http.body) == 0)
-			return respond(conn, MHD_HTTP_OK, type, http.gz.data, http.gz.len, 1);
-		return respond(conn, MHD_HTTP_OK, type, http.body.data, http.body.len, 0);
+		return respond_metrics(conn, type, om, gz);
 	}
 	if (strcmp(url, "/") == 0) {
 		if (!head)
