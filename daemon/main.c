@@ -1,5 +1,6 @@
 /* main.c: flags, the init/fini ladder, the one event loop (signals, HTTP, housekeeping), systemd notification. */
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -285,6 +286,12 @@ int main(int argc, char **argv)
 	char err[1024];
 	int ret = 1, sigfd = -1;
 
+	/*
+	 * A scrape's exposition (megabytes on a big host) and other large buffers
+	 * get their own mappings, returned to the system when freed; glibc's
+	 * default would move them onto the heap after the first few.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	ret = parse_flags(argc, argv, &opts);
 	if (ret)
 		return ret > 0 ? 0 : 2;
