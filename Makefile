@@ -16,7 +16,8 @@ SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev
-DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 bc
+DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 bc \
+	      man-db groff-base debhelper dpkg-dev lintian fakeroot podman buildah runc
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
@@ -118,6 +119,9 @@ install: all
 	[ -e $(DESTDIR)/etc/fpu_exporter/fpu_exporter.yaml ] || \
 		install -m 0644 config/fpu_exporter.yaml $(DESTDIR)/etc/fpu_exporter/fpu_exporter.yaml
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/fpu_exporter/README.md
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/man/man1
+	gzip -9n < man/fpu_exporter.1 > $(DESTDIR)$(PREFIX)/share/man/man1/fpu_exporter.1.gz
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man1/fpu_exporter.1.gz
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed 's|@PREFIX@|$(PREFIX)|g' systemd/fpu_exporter.service > $(DESTDIR)$(UNITDIR)/fpu_exporter.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/fpu_exporter.service
@@ -125,6 +129,7 @@ install: all
 # The configuration in /etc stays: it is the operator's.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/fpu_exporter $(DESTDIR)$(UNITDIR)/fpu_exporter.service
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/fpu_exporter.1.gz
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/fpu_exporter
 
 clean:
