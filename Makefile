@@ -30,7 +30,7 @@ TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/
 	       $(BUILD)/fpu_bench
 
 .DELETE_ON_ERROR:
-.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools vmlinux install uninstall clean
+.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools vmlinux install uninstall clean deb
 
 all: $(BUILD)/fpu_exporter
 
@@ -131,6 +131,15 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/fpu_exporter $(DESTDIR)$(UNITDIR)/fpu_exporter.service
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/fpu_exporter.1.gz
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/fpu_exporter
+
+# The Debian package, built by dpkg-buildpackage from a copy of the tree in $(BUILD)/deb/src,
+# so that the .deb (and .buildinfo, .changes) land in $(BUILD)/deb and the tree stays clean.
+deb:
+	@sh tests/deps.sh $(DEPS_BUILD) debhelper dpkg-dev fakeroot lintian
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src
+	tar -C . --exclude=./$(BUILD) --exclude=./.git -cf - . | tar -C $(BUILD)/deb/src -xf -
+	cd $(BUILD)/deb/src && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error $(BUILD)/deb/fpu-exporter_*.deb
 
 clean:
 	rm -rf $(BUILD)
