@@ -30,7 +30,7 @@ TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/
 	       $(BUILD)/fpu_bench
 
 .DELETE_ON_ERROR:
-.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools vmlinux install uninstall clean deb
+.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools vmlinux install uninstall clean deb image
 
 all: $(BUILD)/fpu_exporter
 
@@ -140,6 +140,14 @@ deb:
 	tar -C . --exclude=./$(BUILD) --exclude=./.git -cf - . | tar -C $(BUILD)/deb/src -xf -
 	cd $(BUILD)/deb/src && dpkg-buildpackage -us -uc -b
 	lintian --fail-on error $(BUILD)/deb/fpu-exporter_*.deb
+
+# The OCI image (Containerfile): the binary on a debootstrap'd bookworm root (cached), imported
+# with podman as the base; BASE=debian:bookworm-slim builds on that image instead.
+IMAGE ?= fpu-exporter:0.1.0
+BASE  ?=
+image: all
+	@sh tests/deps.sh debootstrap podman buildah runc
+	bash tests/image.sh $(IMAGE) $(BASE)
 
 clean:
 	rm -rf $(BUILD)
