@@ -22,13 +22,23 @@ _sysroot_configure() {
 
 [ -x "$ROOT/build/fpu_exporter" ] || { echo "image: build/fpu_exporter missing (make all)" >&2; exit 1; }
 if [ -z "$BASE" ]; then
-	tmp=$(mktemp -d /tmp/fpu_image.XXXXXX)
-	trap 'sysroot_destroy "$tmp/root"; rmdir "$tmp"' EXIT
-	sysroot_create "$tmp/root" || exit 1
 	BASE=localhost/fpu-exporter-base:bookworm
-	tar -C "$tmp/root" --numeric-owner -cf - . |
-		podman import --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null || { echo "image: podman import failed" >&2; exit 1; }
-	echo "image: base $BASE imported from a debootstrap'd bookworm root"
+	# Imported once per recipe: the label names the package list and recipe it was made from.
+	key=$( { _sysroot_recipe; _sysroot_packages; } | sha256sum | cut -c1-16)
+	if [ "$(podman image inspect -f '{{index .Labels "fpu_exporter.base"}}' "$BASE" 2>/dev/null)" != "$key" ]; then
+		tmp=$(mktemp -d /tmp/fpu_image.XXXXXX)
+		trap 'sysroot_destroy "$tmp/root"; rmdir "$tmp"' EXIT
+		sysroot_create "$tmp/root" || exit 1
+		podman rmi "$BASE" >/dev/null 2>&1
+		tar -C "$tmp/root" --numeric-owner -cf - . |
+			podman import --change 'CMD ["/bin/bash"]' --change "LABEL fpu_exporter.base=$key" - "$BASE" >/dev/null ||
+			{ echo "image: podman import failed" >&2; exit 1; }
+		echo "image: base $BASE imported from a debootstrap'd bookworm root"
+	fi
 fi
-podman build "${PODMAN_RUN_OPTS[@]}" --build-arg BASE="$BASE" -f "$ROOT/Containerfile" -t "$IMAGE" "$ROOT" || exit 1
+old=$(podman image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null)
+podman build "${PODMAN_RUN_OPTS[@]}" --network host --layers=false --build-arg BASE="$BASE" \
+	-f "$ROOT/Containerfile" -t "$IMAGE" "$ROOT" || exit 1
+# The image this build replaced, unless a container still uses it.
+[ -z "$old" ] || [ "$old" = "$(podman image inspect -f '{{.Id}}' "$IMAGE")" ] || podman rmi "$old" >/dev/null 2>&1
 echo "image: $IMAGE, $(podman image inspect -f '{{.Size}}' "$IMAGE") bytes"

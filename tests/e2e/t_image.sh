@@ -10,7 +10,7 @@ IMAGE=localhost/fpu-exporter:0.1.0
 make -s -C "$ROOT" image IMAGE="$IMAGE" >"$WORK/image.log" 2>&1 || { tail -30 "$WORK/image.log"; fail "make image"; }
 size=$(podman image inspect -f '{{.Size}}' "$IMAGE") || fail "no image $IMAGE"
 note "make image: $IMAGE, $size bytes ($((size / 1048576)) MiB)"
-[ "$(podman run --rm --runtime runc --ulimit nofile=1024:20000 --ulimit nproc=1024:1024 "$IMAGE" --version)" = "fpu_exporter version 0.1.0" ] ||
+[ "$(podman run --rm --network none --runtime runc --ulimit nofile=1024:20000 --ulimit nproc=1024:1024 "$IMAGE" --version)" = "fpu_exporter version 0.1.0" ] ||
 	fail "the image's binary does not run"
 
 # What config/kubernetes.yaml asks for, and nothing more.
