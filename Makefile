@@ -17,7 +17,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev
 DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 bc \
-	      man-db groff-base debhelper dpkg-dev lintian fakeroot podman buildah runc
+	      man-db groff-base build-essential debhelper dpkg-dev lintian fakeroot podman buildah runc
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
@@ -135,7 +135,7 @@ uninstall:
 # The Debian package, built by dpkg-buildpackage from a copy of the tree in $(BUILD)/deb/src,
 # so that the .deb (and .buildinfo, .changes) land in $(BUILD)/deb and the tree stays clean.
 deb:
-	@sh tests/deps.sh $(DEPS_BUILD) debhelper dpkg-dev fakeroot lintian
+	@sh tests/deps.sh $(DEPS_BUILD) build-essential debhelper dpkg-dev fakeroot lintian
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src
 	tar -C . --exclude=./$(BUILD) --exclude=./.git -cf - . | tar -C $(BUILD)/deb/src -xf -
 	cd $(BUILD)/deb/src && dpkg-buildpackage -us -uc -b

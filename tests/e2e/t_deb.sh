@@ -15,7 +15,7 @@ note "make deb: $(basename "$DEB"), $(stat -c %s "$DEB") bytes, lintian: no erro
 
 R=$WORK/root
 mkdir "$R"
-sysroot_create "$R" adduser >"$WORK/create.log" 2>&1 || { tail -20 "$WORK/create.log"; fail "could not build the Debian root"; }
+sysroot_create "$R" adduser man-db >"$WORK/create.log" 2>&1 || { tail -20 "$WORK/create.log"; fail "could not build the Debian root"; }
 at_exit "sysroot_destroy '$R'"
 cp "$DEB" "$R/root/" || fail "copy the .deb into the root"
 # The operator's flags, set before the install (the package keeps an existing conffile with confold).
@@ -39,7 +39,12 @@ for _ in $(seq 50); do
 done
 [ "$(prop ActiveState)/$(prop SubState)" = active/running ] || fail "state $(prop ActiveState)/$(prop SubState): $(journal | tail -20)"
 [ "$(prop FragmentPath)" = /lib/systemd/system/fpu_exporter.service ] || fail "unit at $(prop FragmentPath)"
-[ "$(prop ExecMainStartTimestamp)" != "" ] || fail "no start time"
+# (verify runs man for the unit's Documentation=man:fpu_exporter(1))
+out=$(inside env MANWIDTH=80 man --warnings fpu_exporter 2>&1 >"$WORK/man.txt") || fail "man fpu_exporter: $out"
+[ -z "$out" ] || fail "man fpu_exporter warns: $out"
+grep -q '^NAME' "$WORK/man.txt" || fail "man fpu_exporter printed no page"
+out=$(inside systemd-analyze verify /lib/systemd/system/fpu_exporter.service 2>&1) || fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify complained: $out"
 inside getent passwd fpu_exporter >/dev/null || fail "no fpu_exporter user"
 pid=$(prop MainPID)
 journal | grep -q 'running as user fpu_exporter' || fail "the daemon did not switch to fpu_exporter: $(journal | tail -10)"
@@ -47,7 +52,7 @@ journal | grep -q 'running as user fpu_exporter' || fail "the daemon did not swi
 cmd=$(inside cat "/proc/$pid/cmdline" | tr '\0' ' ')
 [ "$cmd" = "/usr/bin/fpu_exporter --config.file=/etc/fpu_exporter/fpu_exporter.yaml --web.listen-address=127.0.0.1:$PORT " ] ||
 	fail "command line: $cmd"
-note "apt-get install: enabled, active (running) as fpu_exporter: $cmd"
+note "apt-get install: enabled, active (running) as fpu_exporter, systemd-analyze verify and man fpu_exporter clean: $cmd"
 
 curl -sf "http://127.0.0.1:$PORT/metrics" >"$WORK/m" || fail "/metrics does not answer"
 out=$(promtool check metrics <"$WORK/m" 2>&1) || fail "promtool check metrics: $out"
