@@ -16,7 +16,8 @@ SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev libgnutls28-dev
-DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 libclang-rt-14-dev bc
+DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 libclang-rt-14-dev bc \
+	      man-db groff-base build-essential debhelper dpkg-dev lintian fakeroot podman buildah runc
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
@@ -38,7 +39,7 @@ FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(BUILD) 
 FUZZ_TIME   ?= 600
 
 .DELETE_ON_ERROR:
-.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools fuzz vmlinux install uninstall clean
+.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools fuzz vmlinux install uninstall clean deb image
 
 all: $(BUILD)/fpu_exporter
 
@@ -142,6 +143,9 @@ install: all
 	[ -e $(DESTDIR)/etc/fpu_exporter/fpu_exporter.yaml ] || \
 		install -m 0644 config/fpu_exporter.yaml $(DESTDIR)/etc/fpu_exporter/fpu_exporter.yaml
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/fpu_exporter/README.md
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/man/man1
+	gzip -9n < man/fpu_exporter.1 > $(DESTDIR)$(PREFIX)/share/man/man1/fpu_exporter.1.gz
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man1/fpu_exporter.1.gz
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed 's|@PREFIX@|$(PREFIX)|g' systemd/fpu_exporter.service > $(DESTDIR)$(UNITDIR)/fpu_exporter.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/fpu_exporter.service
@@ -149,7 +153,25 @@ install: all
 # The configuration in /etc stays: it is the operator's.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/fpu_exporter $(DESTDIR)$(UNITDIR)/fpu_exporter.service
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/fpu_exporter.1.gz
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/fpu_exporter
+
+# The Debian package, built by dpkg-buildpackage from a copy of the tree in $(BUILD)/deb/src,
+# so that the .deb (and .buildinfo, .changes) land in $(BUILD)/deb and the tree stays clean.
+deb:
+	@sh tests/deps.sh $(DEPS_BUILD) build-essential debhelper dpkg-dev fakeroot lintian
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src
+	tar -C . --exclude=./$(BUILD) --exclude=./.git -cf - . | tar -C $(BUILD)/deb/src -xf -
+	cd $(BUILD)/deb/src && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error $(BUILD)/deb/fpu-exporter_*.deb
+
+# The OCI image (Containerfile): the binary on a debootstrap'd bookworm root (cached), imported
+# with podman as the base; BASE=debian:bookworm-slim builds on that image instead.
+IMAGE ?= fpu-exporter:0.1.0
+BASE  ?=
+image: all
+	@sh tests/deps.sh debootstrap podman buildah runc
+	bash tests/image.sh $(IMAGE) $(BASE)
 
 clean:
 	rm -rf $(BUILD)
