@@ -75,18 +75,26 @@ int privs_drop(const char *user, int (*still_works)(void))
 		log_error("raising capabilities to drop them: %s", strerror(errno));
 		return -1;
 	}
-	/* Nothing can come back through execve either: empty the bounding set (it limits no
-	 * capability already permitted). */
+	/*
+	 * Nothing can come back through execve either: empty the bounding set (it
+	 * limits no capability already permitted).  That takes CAP_SETPCAP, which
+	 * a container given only what the probes need does not have: there
+	 * NO_NEW_PRIVS (set below, checked) is what keeps execve from granting any.
+	 */
 	for (int cap = 0; cap < 64; cap++) {
 		int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
 
 		if (in < 0 && errno == EINVAL)
 			break;	/* past the last capability this kernel knows */
-		if (in == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-			log_error("dropping capability %d from the bounding set: %s", cap,
-				  strerror(errno));
-			return -1;
+		if (in != 1 || prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno == EPERM && !(permitted & (1ull << CAP_SETPCAP))) {
+			log_info("no CAP_SETPCAP: the bounding set stays as it is; no_new_privs "
+				 "keeps execve from granting capabilities");
+			break;
 		}
+		log_error("dropping capability %d from the bounding set: %s", cap, strerror(errno));
+		return -1;
 	}
 	/* Try without any capability, CAP_BPF still permitted to come back. */
 	if (caps_set(permitted & (1ull << CAP_BPF), 0) < 0) {
