@@ -1,0 +1,99 @@
+#!/bin/bash
+# run.sh: make test-kernels: boots each Debian kernel of a list under QEMU TCG and runs the guest checks in it; one line per check and per kernel.
+# FPU_KERNELS: the kernels, as images.sh SPECs (default: bullseye bookworm bookworm-backports,
+# i.e. the newest Debian 5.10, 6.1 and 6.12). FPU_KERNELS_TABLE=FILE writes the README's table.
+# Exit 0 when every check passed on every kernel.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+KERNELS=${FPU_KERNELS:-bullseye bookworm bookworm-backports}
+. "$ROOT/tests/kernels/images.sh"
+
+[ "$(id -u)" = 0 ] || { echo "test-kernels: needs root (debootstrap, mkfs, chroot)" >&2; exit 1; }
+for f in fpu_exporter tests/sigloop tests/sigbad tests/testvmm; do
+	[ -x "$BUILD/$f" ] || { echo "test-kernels: $BUILD/$f missing: make all tools first" >&2; exit 1; }
+done
+for c in qemu-system-x86_64 mkfs.ext4 promtool; do
+	command -v $c >/dev/null || { echo "test-kernels: $c missing (make deps-test)" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /var/tmp/fpu_kernels.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# The tools disk: the host-built binaries and the scripts, laid out like the repository.
+mkdir -p "$WORK/tools/build/tests" "$WORK/tools/tests" "$WORK/tools/config"
+cp "$BUILD/fpu_exporter" "$WORK/tools/build/"
+cp "$BUILD/tests/sigloop" "$BUILD/tests/sigbad" "$BUILD/tests/testvmm" "$WORK/tools/build/tests/"
+cp -r "$ROOT/tests/e2e" "$ROOT/tests/kernels" "$WORK/tools/tests/"
+cp "$ROOT/config/fpu_exporter.yaml" "$WORK/tools/config/"
+mkfs.ext4 -q -F -L fputools -d "$WORK/tools" "$WORK/tools.img" 64M >/dev/null || { echo "test-kernels: mkfs of the tools disk failed" >&2; exit 1; }
+
+failed=0
+rows=()
+for spec in $KERNELS; do
+	start=$SECONDS
+	if ! kernel_image "$spec"; then
+		echo "kernel $spec: FAIL (no image)"
+		failed=$((failed + 1))
+		continue
+	fi
+	log=$WORK/$(echo "$spec" | tr / _)
+	# The root is a snapshot: the cached image is never written.
+	timeout 900 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3G -display none -no-reboot \
+		-kernel "$KIMG/vmlinuz" -initrd "$KIMG/initrd.img" \
+		-append "root=/dev/vda rw console=ttyS0 quiet init=/sbin/fpu-kernel-init" \
+		-drive file="$KIMG/root.img",format=raw,if=virtio,snapshot=on \
+		-drive file="$WORK/tools.img",format=raw,if=virtio,readonly=on \
+		-serial file:"$log.console" -serial file:"$log.report" </dev/null >"$log.qemu" 2>&1
+	tr -d '\r' <"$log.report" >"$log.r"
+	kernel=$(awk '$1 == "KERNEL" { print $2; exit }' "$log.r")
+	package=$(awk '$1 == "KERNEL" { print $3; exit }' "$log.r")
+	[ -n "$kernel" ] || kernel="$spec(did not boot)"
+	bad=0
+	# Per check: its status; a failed one shows its output.
+	while read -r _ name status secs; do
+		if [ "$status" = 0 ]; then
+			echo "kernel $kernel: $name ok (${secs}s)"
+		else
+			echo "kernel $kernel: $name FAIL (exit $status, ${secs}s)"
+			awk -v n="$name" '$1 == "LOG" && $2 == n { $1 = ""; $2 = ""; print "    " substr($0, 3) }' "$log.r"
+			bad=1
+		fi
+	done < <(awk '$1 == "RESULT"' "$log.r")
+	for want in g_daemon t_sigreturn_failures t_kvm_vmm t_bad_input; do
+		awk -v n="$want" '$1 == "RESULT" && $2 == n { f = 1 } END { exit !f }' "$log.r" ||
+			{ echo "kernel $kernel: $want FAIL (no result)"; bad=1; }
+	done
+	# promtool on the guest's scrape
+	sed -n 's/^METRIC //p' "$log.r" >"$log.metrics"
+	if [ ! -s "$log.metrics" ]; then
+		echo "kernel $kernel: promtool FAIL (no scrape)"
+		bad=1
+	elif promtool check metrics <"$log.metrics" >"$log.promtool" 2>&1 && [ ! -s "$log.promtool" ]; then
+		echo "kernel $kernel: promtool ok"
+	else
+		echo "kernel $kernel: promtool FAIL"
+		sed 's/^/    /' "$log.promtool"
+		bad=1
+	fi
+	attached=$(awk '$1 == "PROBE" && $3 == 1' "$log.r" | wc -l)
+	probes=$(awk '$1 == "PROBE"' "$log.r" | wc -l)
+	awk '$1 == "PROBE" && $3 == 0 { p = $2; $1 = $2 = $3 = ""; sub(/^ +/, ""); print "kernel '"$kernel"': probe " p " not attached: " $0 }' "$log.r"
+	if ! grep -q '^DONE' "$log.r"; then
+		echo "kernel $kernel: the guest did not finish; the end of its console:"
+		tail -n 30 "$log.console" | sed 's/^/    /'
+		bad=1
+	fi
+	if [ $bad = 0 ]; then
+		echo "kernel $kernel ($spec $package): ok, $attached/$probes probes attached ($((SECONDS - start))s)"
+	else
+		echo "kernel $kernel ($spec $package): FAIL ($((SECONDS - start))s)"
+		failed=$((failed + 1))
+	fi
+	rows+=("$spec|$kernel|$package|$attached/$probes|$bad|$(awk '$1 == "PROBE" && $3 == 0 { printf "%s%s", s, $2; s = ", " }' "$log.r")")
+done
+
+if [ -n "${FPU_KERNELS_TABLE:-}" ]; then
+	printf '%s\n' "${rows[@]}" >"$FPU_KERNELS_TABLE"
+fi
+[ $failed = 0 ]
