@@ -203,7 +203,7 @@ int BPF_PROG(sys_enter_compat_sigreturn, struct pt_regs *regs, long id)
 {
 	if (id == NR_rt_sigreturn)
 		return 0;	/* counted by sys_enter_rt_sigreturn */
-	if (is_sigreturn_nr(id, bpf_get_current_task_btf()))
+	if (is_sigreturn_nr(id, current_task()))
 		count_event(bpf_get_current_cgroup_id(), EV_SIGRETURN, 0);
 	return 0;
 }
@@ -235,7 +235,7 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info,
 	long len;
 
 	/* SEND_SIG_NOINFO and SEND_SIG_PRIV are the pointers 0 and 1. */
-	if (sig != SIGSEGV || (unsigned long)info <= 1 || task != bpf_get_current_task_btf())
+	if (sig != SIGSEGV || (unsigned long)info <= 1 || task != current_task())
 		return 0;
 	if (BPF_CORE_READ(info, si_code) != SI_KERNEL)
 		return 0;
