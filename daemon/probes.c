@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -30,8 +31,14 @@ struct probe {
 	struct bpf_program *prog;
 	struct bpf_link *link;
 	int enabled;
+	unsigned int rejected;		/* R_PROGRAM, R_FALLBACK: refused by this kernel's verifier */
 	char why[128];
 };
+
+enum { R_PROGRAM = 1, R_FALLBACK = 2 };
+
+/* How many last lines of a rejected program's verifier log are logged as errors. */
+#define VERIFIER_TAIL 3
 
 static struct probe probe_table[] = {
 	{ .tracepoint = "x86_fpu:x86_fpu_regs_deactivated", .program = "regs_deactivated", .fallback = NULL,
@@ -66,21 +73,39 @@ static struct {
 	struct probe_maps maps;
 	int stats_fd;		/* BPF_ENABLE_STATS: run time counted while open */
 	char libbpf_version[32];
+	/* From libbpf's messages during a load: the program it failed on, and its verifier log. */
+	char rejected_prog[64];
+	char *verifier_log;
 } pr = { .stats_fd = -1 };
 
+/*
+ * libbpf's warnings are logged line by line at debug level (a message may hold
+ * many).  A failed program load is remembered, with the verifier's log, so
+ * probes_init() can name it, log the log and load the others without it.
+ */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char name[64], *msg, *line, *save;
+	const char *begin;
 
-	/* libbpf explains failures over many lines; the caller logs the one-line cause. */
-	if (level == LIBBPF_DEBUG || log_get_level() < LOG_LVL_DEBUG)
+	if (level == LIBBPF_DEBUG)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	log_debug("libbpf: %s", line);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		die_oom();
+	if (strstr(msg, "BPF program load failed") && sscanf(msg, "prog '%63[^']'", name) == 1)
+		snprintf(pr.rejected_prog, sizeof(pr.rejected_prog), "%s", name);
+	if ((begin = strstr(msg, "-- BEGIN PROG LOAD LOG --\n"))) {
+		free(pr.verifier_log);
+		pr.verifier_log = xstrdup(begin + strlen("-- BEGIN PROG LOAD LOG --\n"));
+		if ((line = strstr(pr.verifier_log, "-- END PROG LOAD LOG --")))
+			*line = '\0';
+	} else if (log_get_level() >= LOG_LVL_DEBUG) {
+		for (line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			log_debug("libbpf: %s", line);
+	}
+	free(msg);
 	return 0;
 }
-
 /* Is there a BTF tracepoint type for event, in vmlinux or a loaded module? */
 static int have_btf_tracepoint(const char *event)
 {
@@ -197,14 +222,19 @@ static void select_programs(unsigned int toggles)
 		const char *chosen = NULL;
 
 		p->enabled = (p->toggles & toggles) != 0;
+		p->prog = NULL;
 		if (!p->enabled)
 			continue;
+		if (p->rejected & (p->fallback ? R_FALLBACK : R_PROGRAM))
+			continue;	/* why says it */
 		if (!strncmp(p->tracepoint, "syscalls:", 9))
 			chosen = have_tracefs_event(p->tracepoint) ? p->program : NULL;
-		else if (have_btf_tracepoint(event))
+		else if (!(p->rejected & R_PROGRAM) && have_btf_tracepoint(event))
 			chosen = p->program;
 		else if (p->fallback && have_tracefs_event(p->tracepoint))
 			chosen = p->fallback;
+		if (!chosen && p->rejected)
+			continue;
 		if (!chosen) {
 			snprintf(p->why, sizeof(p->why), "tracepoint not in this kernel");
 			log_warn("probe %s: tracepoint not in this kernel, skipped", p->tracepoint);
@@ -251,6 +281,44 @@ static void configure_bad_frame(void)
 	p->prog = NULL;
 }
 
+/* The probe whose program the last load failed on, or NULL. */
+static struct probe *rejected_probe(void)
+{
+	for (size_t i = 0; i < NPROBES; i++) {
+		struct probe *p = &probe_table[i];
+
+		if (p->prog && !strcmp(bpf_program__name(p->prog), pr.rejected_prog))
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Names the rejected program, writes its verifier log line by line at debug
+ * level and its last lines at error level, and keeps it out of the next load.
+ */
+static void reject_program(struct probe *p, int err)
+{
+	const char *name = bpf_program__name(p->prog);
+	char *log = pr.verifier_log ? pr.verifier_log : "", *line, *save;
+	const char *tail[VERIFIER_TAIL] = { 0 };
+	unsigned int n = 0;
+
+	log_warn("probe %s: this kernel refused program %s (%s); the other probes are loaded without it",
+		 p->tracepoint, name, strerror(-err));
+	for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		log_debug("verifier: %s: %s", name, line);
+		tail[n++ % VERIFIER_TAIL] = line;
+	}
+	for (unsigned int i = n > VERIFIER_TAIL ? n - VERIFIER_TAIL : 0; i < n; i++)
+		log_error("verifier: %s: %s", name, tail[i % VERIFIER_TAIL]);
+	snprintf(p->why, sizeof(p->why), "refused by the verifier: %s",
+		 n ? tail[(n - 1) % VERIFIER_TAIL] : strerror(-err));
+	p->rejected |= p->fallback && !strcmp(name, p->fallback) ? R_FALLBACK : R_PROGRAM;
+	free(pr.verifier_log);
+	pr.verifier_log = NULL;
+}
+
 static void attach_programs(void)
 {
 	for (size_t i = 0; i < NPROBES; i++) {
@@ -268,6 +336,32 @@ static void attach_programs(void)
 		}
 		log_info("probe %s: attached (%s)", p->tracepoint, bpf_program__name(p->prog));
 	}
+}
+
+static const char *kernel_release(void)
+{
+	static struct utsname u;
+
+	if (!u.release[0] && uname(&u) < 0)
+		snprintf(u.release, sizeof(u.release), "unknown");
+	return u.release;
+}
+
+/*
+ * Every program is a BTF tracepoint program (tp_btf) or needs BTF-typed
+ * arguments: they came in Linux 5.5 (9e15db66136a, "bpf: Implement accurate
+ * raw_tp context access via BTF").  Below that nothing can serve.
+ */
+static int kernel_too_old(void)
+{
+	unsigned int major = 0, minor = 0;
+
+	if (sscanf(kernel_release(), "%u.%u", &major, &minor) != 2 || major > 5 ||
+	    (major == 5 && minor >= 5))
+		return 0;
+	log_error("kernel %s: BPF programs on BTF tracepoints (tp_btf) are missing; they came in Linux 5.5",
+		  kernel_release());
+	return 1;
 }
 
 int probes_init(const struct config *cfg)
@@ -289,28 +383,45 @@ int probes_init(const struct config *cfg)
 		log_error("reading kernel BTF " VMLINUX_BTF ": %s", strerror(-err));
 		return err;
 	}
-	ensure_tracefs();
-	pr.skel = fpu_exporter_bpf__open();
-	if (!pr.skel) {
-		err = -errno;
-		log_error("opening the BPF object: %s", strerror(-err));
+	if (kernel_too_old()) {
+		err = -ENOTSUP;
 		goto fail;
 	}
-	select_programs(toggles_of(cfg));
-	configure_bad_frame();
-	configure_pidns();
-	err = fpu_exporter_bpf__load(pr.skel);
-	if (err) {
-		log_error("loading BPF programs: %s%s", strerror(-err),
-			  err == -EPERM ? " (run as root, or with CAP_BPF, CAP_PERFMON and "
-					  "CAP_SYS_RESOURCE)" : "");
-		goto fail;
+	ensure_tracefs();
+	/* A program the kernel refuses is left out and the rest loaded again: at most once per probe. */
+	for (size_t tries = 0;; tries++) {
+		struct probe *p;
+
+		pr.skel = fpu_exporter_bpf__open();
+		if (!pr.skel) {
+			err = -errno;
+			log_error("opening the BPF object: %s", strerror(-err));
+			goto fail;
+		}
+		select_programs(toggles_of(cfg));
+		configure_bad_frame();
+		configure_pidns();
+		pr.rejected_prog[0] = '\0';
+		err = fpu_exporter_bpf__load(pr.skel);
+		if (!err)
+			break;
+		p = err != -EPERM && tries < NPROBES ? rejected_probe() : NULL;
+		if (!p) {
+			log_error("loading BPF programs: %s%s", strerror(-err),
+				  err == -EPERM ? " (run as root, or with CAP_BPF, CAP_PERFMON and "
+						  "CAP_SYS_RESOURCE)" : "");
+			goto fail;
+		}
+		reject_program(p, err);
+		fpu_exporter_bpf__destroy(pr.skel);
+		pr.skel = NULL;
 	}
 	attach_programs();
 	for (size_t i = 0; i < NPROBES; i++)
 		attached += probe_table[i].link != NULL;
 	if (!attached) {
-		log_error("no probe could be attached");
+		log_error("kernel %s: no probe could be loaded and attached (the log says why for each)",
+			  kernel_release());
 		err = -ENOENT;
 		goto fail;
 	}
@@ -359,6 +470,8 @@ void probes_fini(void)
 	}
 	fpu_exporter_bpf__destroy(pr.skel);
 	pr.skel = NULL;
+	free(pr.verifier_log);
+	pr.verifier_log = NULL;
 	btf__free(pr.vmlinux);
 	pr.vmlinux = NULL;
 }
