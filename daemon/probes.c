@@ -92,7 +92,8 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 		return 0;
 	if (vasprintf(&msg, fmt, ap) < 0)
 		die_oom();
-	if (strstr(msg, "BPF program load failed") && sscanf(msg, "prog '%63[^']'", name) == 1)
+	if (strstr(msg, "BPF program load failed") && (begin = strstr(msg, "prog '")) &&
+	    sscanf(begin, "prog '%63[^']'", name) == 1)
 		snprintf(pr.rejected_prog, sizeof(pr.rejected_prog), "%s", name);
 	if ((begin = strstr(msg, "-- BEGIN PROG LOAD LOG --\n"))) {
 		free(pr.verifier_log);
@@ -100,7 +101,9 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 		if ((line = strstr(pr.verifier_log, "-- END PROG LOAD LOG --")))
 			*line = '\0';
 	} else if (log_get_level() >= LOG_LVL_DEBUG) {
-		for (line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		/* libbpf starts its messages with "libbpf: " */
+		begin = strncmp(msg, "libbpf: ", 8) ? msg : msg + 8;
+		for (line = strtok_r((char *)begin, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 			log_debug("libbpf: %s", line);
 	}
 	free(msg);
@@ -301,7 +304,7 @@ static void reject_program(struct probe *p, int err)
 {
 	const char *name = bpf_program__name(p->prog);
 	char *log = pr.verifier_log ? pr.verifier_log : "", *line, *save;
-	const char *tail[VERIFIER_TAIL] = { 0 };
+	const char *tail[VERIFIER_TAIL] = { 0 }, *cause = NULL;
 	unsigned int n = 0;
 
 	log_warn("probe %s: this kernel refused program %s (%s); the other probes are loaded without it",
@@ -309,11 +312,13 @@ static void reject_program(struct probe *p, int err)
 	for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		log_debug("verifier: %s: %s", name, line);
 		tail[n++ % VERIFIER_TAIL] = line;
+		/* the verifier's last words before its statistics */
+		if (strncmp(line, "processed ", 10) && strncmp(line, "verification time", 17))
+			cause = line;
 	}
 	for (unsigned int i = n > VERIFIER_TAIL ? n - VERIFIER_TAIL : 0; i < n; i++)
 		log_error("verifier: %s: %s", name, tail[i % VERIFIER_TAIL]);
-	snprintf(p->why, sizeof(p->why), "refused by the verifier: %s",
-		 n ? tail[(n - 1) % VERIFIER_TAIL] : strerror(-err));
+	snprintf(p->why, sizeof(p->why), "refused by the verifier: %s", cause ? cause : strerror(-err));
 	p->rejected |= p->fallback && !strcmp(name, p->fallback) ? R_FALLBACK : R_PROGRAM;
 	free(pr.verifier_log);
 	pr.verifier_log = NULL;
