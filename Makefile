@@ -16,7 +16,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev
-DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2
+DEPS_TEST  := dbus debootstrap e2fsprogs openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
@@ -29,7 +29,7 @@ TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/
 	       $(BUILD)/fpu_bench
 
 .DELETE_ON_ERROR:
-.PHONY: all deps deps-test run test check unit e2e bench tools vmlinux install uninstall clean
+.PHONY: all deps deps-test run test test-kernels check unit e2e bench tools vmlinux install uninstall clean
 
 all: $(BUILD)/fpu_exporter
 
@@ -93,6 +93,11 @@ unit: $(UNIT_BINS)
 test: deps-test
 	$(MAKE) all tools $(UNIT_BINS)
 	tests/run.sh
+
+# Debian's 5.10, 6.1 and 6.12 booted under QEMU with the checks inside (FPU_KERNELS to choose).
+test-kernels: deps-test
+	$(MAKE) all tools
+	tests/kernels/run.sh
 
 check: test
 

@@ -24,7 +24,7 @@ check() {	# check CGROUP REASON WANT
 check "$cg_magic" bad_magic $N
 check "$cg_magic" bad_frame absent
 check "$cg_frame" bad_frame $N
-# Before the 5.14 signal-restore rework, __fpu__restore_sig() fired x86_fpu_xstate_check_failed
+# Before 5.14 ("x86/fpu/signal: Sanitize the xstate check on sigframe"), __fpu__restore_sig() fired x86_fpu_xstate_check_failed
 # whenever check_for_xstate() failed, an unreadable frame included (measured on 5.10).
 if kernel_before 5.14; then
 	check "$cg_frame" bad_magic $N

@@ -21,9 +21,10 @@ kernel_root_packages() {
 }
 
 # Bump when kernel_image's recipe (sources, init stub, image size) changes.
-_kernel_recipe() { echo kernel-recipe-1; }
+_kernel_recipe() { echo kernel-recipe-2; }
 
-# _kernel_sources SUITE: the apt sources a chroot needs for SUITE besides bookworm's.
+# _kernel_sources SUITE: the apt sources a chroot needs for SUITE besides bookworm's
+# (an older release's newest kernel is in its -security suite, LTS included).
 _kernel_sources() {
 	local mirror
 	mirror=$(_sysroot_mirror)
@@ -34,6 +35,16 @@ _kernel_sources() {
 	   echo "deb $mirror $1-updates main"
 	   echo "deb ${mirror%/debian}/debian-security $1-security main" ;;
 	esac
+}
+
+# _kernel_pins SUITE: apt preferences that make the suite (and its -updates and -security)
+# win over bookworm, so the newest version among them is installed.
+_kernel_pins() {
+	local s
+	[ "$1" != bookworm ] || return 0
+	for s in "$1" "$1-updates" "$1-security"; do
+		printf 'Package: *\nPin: release n=%s\nPin-Priority: 990\n\n' "$s"
+	done
 }
 
 # The guest's init: mount the tools disk and run the checks from it (tests/kernels/guest.sh).
@@ -59,7 +70,7 @@ kernel_image() {
 	pkg=linux-image-amd64
 	[ "$spec" = "$suite" ] || pkg=${spec#*/}
 	key=$({ _kernel_recipe; _sysroot_recipe; _sysroot_packages; kernel_root_packages; _kernel_init_stub
-		echo "$suite $pkg"; } | sha256sum | cut -c1-12)
+		_kernel_pins "$suite"; echo "$suite $pkg"; } | sha256sum | cut -c1-12)
 	dir=$cache/kernels/$suite-$pkg-$key
 	KIMG=$dir
 	if [ -s "$dir/root.img" ] && [ -s "$dir/vmlinuz" ] && [ -s "$dir/version" ] && [ "${FPU_KERNELS_REFRESH:-}" != 1 ]; then
@@ -74,6 +85,7 @@ kernel_image() {
 		return 1
 	fi
 	_kernel_sources "$suite" >"$root/etc/apt/sources.list.d/kernel.list"
+	_kernel_pins "$suite" >"$root/etc/apt/preferences.d/kernel"
 	_kernel_init_stub >"$root/sbin/fpu-kernel-init"
 	chmod 755 "$root/sbin/fpu-kernel-init"
 	# In a private mount namespace: whatever is mounted for the chroot goes with it.
@@ -86,9 +98,7 @@ kernel_image() {
 		export DEBIAN_FRONTEND=noninteractive
 		chroot "$r" apt-get update -qq
 		chroot "$r" apt-cache policy "$pkg"
-		t=
-		[ "$suite" = bookworm ] || t="-t $suite"
-		chroot "$r" apt-get install -y -qq --no-install-recommends $t "$pkg"
+		chroot "$r" apt-get install -y -qq --no-install-recommends "$pkg"
 		chroot "$r" apt-get clean
 		rm -rf "$r"/var/lib/apt/lists/*
 		' sh "$root" "$suite" "$pkg" >"$tmp/install.log" 2>&1; then
@@ -106,6 +116,11 @@ kernel_image() {
 		rm -rf "$dir" && mv "$dir.new" "$dir" || { echo "kernels: making the image of $spec failed" >&2; rc=1; }
 	fi
 	rm -rf "$tmp" "$dir.new"
-	[ $rc = 0 ] && echo "kernels: $spec is $(cat "$dir/version")" >&2
+	[ $rc = 0 ] || return 1
+	# Images of older recipes or package lists for the same kernel are not needed any more.
+	for old in "$cache/kernels/$suite-$pkg-"*; do
+		[ "$old" = "$dir" ] || rm -rf "$old"
+	done
+	echo "kernels: $spec is $(cat "$dir/version")" >&2
 	return $rc
 }

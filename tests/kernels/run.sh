@@ -28,6 +28,34 @@ cp -r "$ROOT/tests/e2e" "$ROOT/tests/kernels" "$WORK/tools/tests/"
 cp "$ROOT/config/fpu_exporter.yaml" "$WORK/tools/config/"
 mkfs.ext4 -q -F -L fputools -d "$WORK/tools" "$WORK/tools.img" 64M >/dev/null || { echo "test-kernels: mkfs of the tools disk failed" >&2; exit 1; }
 
+# table_row: the README's row for the kernel just run (uses kernel, package, spec, log, attached, probes).
+table_row() {
+	local exact="" missing=""
+	passed() { awk -v n="$1" '$1 == "RESULT" && $2 == n && $3 == 0 { f = 1 } END { exit !f }' "$log.r"; }
+	older() { [ "$(printf '%s\n%s\n' "$kernel" "$1" | sort -V | head -n 1)" = "$kernel" ]; }
+	passed g_daemon && exact="signal frames and sigreturn restores (500 of 500)"
+	if passed t_sigreturn_failures; then
+		if older 5.14; then
+			exact="$exact; sigreturn failures by reason (an unreadable frame also counts as bad_magic)"
+		else
+			exact="$exact; sigreturn failures by reason"
+		fi
+	fi
+	if passed t_kvm_vmm; then
+		if older 5.14; then
+			exact="$exact; per-vCPU fpu_reload (kernel counter from debugfs, one vCPU at a time)"
+		else
+			exact="$exact; per-vCPU fpu_reload (KVM_GET_STATS_FD)"
+		fi
+	fi
+	passed t_bad_input && exact="$exact; --check-config and bad-input errors"
+	grep -q 'promtool ok' "$log.out" && exact="$exact; promtool"
+	older 5.16 && missing="guest XSTATE_BV (fpstate->is_guest, 5.16)"
+	missing=$missing$(awk '$1 == "PROBE" && $3 == 0 { printf "; %s", $2 }' "$log.r")
+	printf '| %s | %s %s | %s | %s | %s |\n' "$kernel" "$spec" "$package" "$attached/$probes" \
+		"${exact#; }" "${missing#; }"
+}
+
 failed=0
 rows=()
 for spec in $KERNELS; do
@@ -71,6 +99,7 @@ for spec in $KERNELS; do
 		bad=1
 	elif promtool check metrics <"$log.metrics" >"$log.promtool" 2>&1 && [ ! -s "$log.promtool" ]; then
 		echo "kernel $kernel: promtool ok"
+		echo "promtool ok" >"$log.out"
 	else
 		echo "kernel $kernel: promtool FAIL"
 		sed 's/^/    /' "$log.promtool"
@@ -87,13 +116,18 @@ for spec in $KERNELS; do
 	if [ $bad = 0 ]; then
 		echo "kernel $kernel ($spec $package): ok, $attached/$probes probes attached ($((SECONDS - start))s)"
 	else
-		echo "kernel $kernel ($spec $package): FAIL ($((SECONDS - start))s)"
+		echo "kernel $kernel ($spec $package): FAIL, $attached/$probes probes attached ($((SECONDS - start))s)"
 		failed=$((failed + 1))
 	fi
-	rows+=("$spec|$kernel|$package|$attached/$probes|$bad|$(awk '$1 == "PROBE" && $3 == 0 { printf "%s%s", s, $2; s = ", " }' "$log.r")")
+	[ -e "$log.out" ] || : >"$log.out"
+	rows+=("$(table_row)")
 done
 
 if [ -n "${FPU_KERNELS_TABLE:-}" ]; then
-	printf '%s\n' "${rows[@]}" >"$FPU_KERNELS_TABLE"
+	{
+		echo "| kernel | Debian suite, package version | probes attached | exact | not available |"
+		echo "|---|---|---|---|---|"
+		printf '%s\n' "${rows[@]}"
+	} >"$FPU_KERNELS_TABLE"
 fi
 [ $failed = 0 ]
