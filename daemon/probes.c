@@ -37,8 +37,6 @@ struct probe {
 
 enum { R_PROGRAM = 1, R_FALLBACK = 2 };
 
-/* How many last lines of a rejected program's verifier log are logged as errors. */
-#define VERIFIER_TAIL 3
 
 static struct probe probe_table[] = {
 	{ .tracepoint = "x86_fpu:x86_fpu_regs_deactivated", .program = "regs_deactivated", .fallback = NULL,
@@ -85,7 +83,7 @@ static struct {
  */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char name[64], *msg, *line, *save;
+	char name[64], *msg, *end;
 	const char *begin;
 
 	if (level == LIBBPF_DEBUG)
@@ -98,17 +96,16 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	if ((begin = strstr(msg, "-- BEGIN PROG LOAD LOG --\n"))) {
 		free(pr.verifier_log);
 		pr.verifier_log = xstrdup(begin + strlen("-- BEGIN PROG LOAD LOG --\n"));
-		if ((line = strstr(pr.verifier_log, "-- END PROG LOAD LOG --")))
-			*line = '\0';
-	} else if (log_get_level() >= LOG_LVL_DEBUG) {
+		if ((end = strstr(pr.verifier_log, "-- END PROG LOAD LOG --")))
+			*end = '\0';
+	} else {
 		/* libbpf starts its messages with "libbpf: " */
-		begin = strncmp(msg, "libbpf: ", 8) ? msg : msg + 8;
-		for (line = strtok_r((char *)begin, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-			log_debug("libbpf: %s", line);
+		log_lines(LOG_LVL_DEBUG, "libbpf", strncmp(msg, "libbpf: ", 8) ? msg : msg + 8);
 	}
 	free(msg);
 	return 0;
 }
+
 /* Is there a BTF tracepoint type for event, in vmlinux or a loaded module? */
 static int have_btf_tracepoint(const char *event)
 {
@@ -297,28 +294,18 @@ static struct probe *rejected_probe(void)
 }
 
 /*
- * Names the rejected program, writes its verifier log line by line at debug
- * level and its last lines at error level, and keeps it out of the next load.
+ * Names the rejected program, writes its verifier log (line by line at debug
+ * level, its last lines at error level) and keeps it out of the next load.
  */
 static void reject_program(struct probe *p, int err)
 {
 	const char *name = bpf_program__name(p->prog);
-	char *log = pr.verifier_log ? pr.verifier_log : "", *line, *save;
-	const char *tail[VERIFIER_TAIL] = { 0 }, *cause = NULL;
-	unsigned int n = 0;
+	char cause[96];
 
 	log_warn("probe %s: this kernel refused program %s (%s); the other probes are loaded without it",
 		 p->tracepoint, name, strerror(-err));
-	for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		log_debug("verifier: %s: %s", name, line);
-		tail[n++ % VERIFIER_TAIL] = line;
-		/* the verifier's last words before its statistics */
-		if (strncmp(line, "processed ", 10) && strncmp(line, "verification time", 17))
-			cause = line;
-	}
-	for (unsigned int i = n > VERIFIER_TAIL ? n - VERIFIER_TAIL : 0; i < n; i++)
-		log_error("verifier: %s: %s", name, tail[i % VERIFIER_TAIL]);
-	snprintf(p->why, sizeof(p->why), "refused by the verifier: %s", cause ? cause : strerror(-err));
+	log_verifier(name, pr.verifier_log ? pr.verifier_log : "", cause, sizeof(cause));
+	snprintf(p->why, sizeof(p->why), "refused by the verifier: %s", cause[0] ? cause : strerror(-err));
 	p->rejected |= p->fallback && !strcmp(name, p->fallback) ? R_FALLBACK : R_PROGRAM;
 	free(pr.verifier_log);
 	pr.verifier_log = NULL;
