@@ -65,7 +65,7 @@ STUB
 }
 
 kernel_image() {
-	local spec=$1 suite pkg cache=${SYSROOT_CACHE:-/var/cache/fpu_exporter} key dir tmp root rc=0
+	local spec=$1 suite pkg cache=${SYSROOT_CACHE:-/var/cache/fpu_exporter} key dir lockfd rc
 	suite=${spec%%/*}
 	pkg=linux-image-amd64
 	[ "$spec" = "$suite" ] || pkg=${spec#*/}
@@ -73,6 +73,17 @@ kernel_image() {
 		_kernel_pins "$suite"; echo "$suite $pkg"; } | sha256sum | cut -c1-12)
 	dir=$cache/kernels/$suite-$pkg-$key
 	KIMG=$dir
+	# One builder per kernel at a time; the others wait for its image.
+	mkdir -p "$cache/kernels" && exec {lockfd}>"$cache/kernels/.$suite-$pkg.lock" || return 1
+	flock -w 1800 "$lockfd" || { echo "kernels: timed out waiting for another build of $spec" >&2; exec {lockfd}>&-; return 1; }
+	_kernel_image_locked "$spec" "$suite" "$pkg" "$dir"
+	rc=$?
+	exec {lockfd}>&-
+	return $rc
+}
+
+_kernel_image_locked() {
+	local spec=$1 suite=$2 pkg=$3 dir=$4 cache=${SYSROOT_CACHE:-/var/cache/fpu_exporter} tmp root old ver rc=0
 	if [ -s "$dir/root.img" ] && [ -s "$dir/vmlinuz" ] && [ -s "$dir/version" ] && [ "${FPU_KERNELS_REFRESH:-}" != 1 ]; then
 		return 0
 	fi

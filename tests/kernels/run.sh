@@ -43,9 +43,9 @@ table_row() {
 	fi
 	if passed t_kvm_vmm; then
 		if older 5.14; then
-			exact="$exact; per-vCPU fpu_reload (kernel counter from debugfs, one vCPU at a time)"
+			exact="$exact; per-vCPU fpu_reload (kernel counter from debugfs, one vCPU at a time), VM named from -name"
 		else
-			exact="$exact; per-vCPU fpu_reload (KVM_GET_STATS_FD)"
+			exact="$exact; per-vCPU fpu_reload (KVM_GET_STATS_FD), VM named from -name"
 		fi
 	fi
 	passed t_bad_input && exact="$exact; --check-config and bad-input errors"
@@ -53,7 +53,7 @@ table_row() {
 	older 5.16 && missing="guest XSTATE_BV (fpstate->is_guest, 5.16)"
 	missing=$missing$(awk '$1 == "PROBE" && $3 == 0 { printf "; %s", $2 }' "$log.r")
 	printf '| %s | %s %s | %s | %s | %s |\n' "$kernel" "$spec" "$package" "$attached/$probes" \
-		"${exact#; }" "${missing#; }"
+		"${exact#; }" "$(m=${missing#; }; echo "${m:-none}")"
 }
 
 failed=0
