@@ -16,7 +16,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 # Debian packages: to build and run, and in addition to test and benchmark.
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev libgnutls28-dev
-DEPS_TEST  := dbus debootstrap openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 libclang-rt-14-dev bc \
+DEPS_TEST  := dbus debootstrap e2fsprogs openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 libclang-rt-14-dev bc \
 	      man-db groff-base build-essential debhelper dpkg-dev lintian fakeroot podman buildah runc
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
@@ -39,7 +39,7 @@ FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(BUILD) 
 FUZZ_TIME   ?= 600
 
 .DELETE_ON_ERROR:
-.PHONY: all deps deps-test run test check unit e2e bench bench-scrape tools fuzz vmlinux install uninstall clean deb image
+.PHONY: all deps deps-test run test test-kernels check unit e2e bench bench-scrape tools fuzz vmlinux install uninstall clean deb image
 
 all: $(BUILD)/fpu_exporter
 
@@ -118,6 +118,11 @@ unit: $(UNIT_BINS)
 test: deps-test
 	$(MAKE) all tools $(UNIT_BINS) $(FUZZ_BINS)
 	tests/run.sh
+
+# Debian's 5.10, 6.1 and 6.12 booted under QEMU with the checks inside (FPU_KERNELS to choose).
+test-kernels: deps-test
+	$(MAKE) all tools
+	tests/kernels/run.sh
 
 check: test
 

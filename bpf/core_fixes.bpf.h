@@ -67,30 +67,59 @@ static __always_inline void *fpu_guest_fpstate(struct fpu *fpu)
 	return BPF_CORE_READ_BITFIELD(fps, is_guest) ? fps : NULL;
 }
 
+/*
+ * Only ever given an fpstate that fpu_guest_fpstate() returned, i.e. on 5.16+;
+ * the guard keeps the struct fpstate relocation out of older kernels' verifier.
+ */
 static __always_inline __u64 fpstate_xfeatures(__u64 fpstate)
 {
+	if (!bpf_core_field_exists(struct fpu, fpstate))
+		return 0;
 	return BPF_CORE_READ((struct fpstate *)fpstate, regs.xsave.header.xfeatures);
 }
 
+/*
+ * bpf_get_current_task_btf() came in 5.11 (3ca1032ab7ab, "bpf: Implement
+ * get_current_task_btf and RET_PTR_TO_BTF_ID"); before it, bpf_get_current_task() gives
+ * the same address as a scalar, good for BPF_CORE_READ and comparisons only.
+ * libbpf resolves the check at load time; the verifier drops the other branch.
+ */
 static __always_inline struct task_struct *current_task(void)
 {
-	return bpf_get_current_task_btf();
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf();
+	return (struct task_struct *)bpf_get_current_task();
 }
 
 /*
  * The cgroup v2 id of a task, as bpf_get_current_cgroup_id() would return it
  * for the current one, by BTF pointer chase (cheaper than the helper on the
  * hot path).  kernfs_node::id is a u64 since 5.5 (67c0496e87d1, "kernfs:
- * convert kernfs_node->id from union kernfs_node_id to u64").
+ * convert kernfs_node->id from union kernfs_node_id to u64").  A direct load
+ * needs a BTF task pointer (5.11); before, the same chain by probe reads.
  */
 static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 {
-	return task->cgroups->dfl_cgrp->kn->id;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return task->cgroups->dfl_cgrp->kn->id;
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
+#define PF_EXITING	0x00000004	/* include/linux/sched.h, unchanged since 2.6 */
+
+/* Exiting (PF_EXITING) and not yet a zombie: between exit_signals() and exit_notify(). */
+static __always_inline int task_exiting(struct task_struct *task)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return (task->flags & PF_EXITING) && !task->exit_state;
+	return (BPF_CORE_READ(task, flags) & PF_EXITING) && !BPF_CORE_READ(task, exit_state);
 }
 
 static __always_inline __u64 current_cgroup_id(void)
 {
-	return task_cgroup_id(current_task());
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return task_cgroup_id(bpf_get_current_task_btf());
+	return bpf_get_current_cgroup_id();	/* before 5.11: the helper, same id */
 }
 
 /*

@@ -65,8 +65,6 @@ static __always_inline struct vcpu_thread *vcpu_thread_get(void)
 
 /* ---- x86_fpu: context switch saves and restores ---- */
 
-#define PF_EXITING	0x00000004	/* include/linux/sched.h, unchanged since 2.6 */
-
 /*
  * A deactivation by an exiting thread (PF_EXITING, not yet a zombie), not
  * yet known to be a save: fpu__drop() fires the same tracepoint with no
@@ -113,7 +111,7 @@ int BPF_PROG(regs_deactivated, struct fpu *fpu)
 		.xfeatures = v.xfeatures | (v.enlarged ? XSTATE_ENLARGED : 0),
 	};
 
-	if ((task->flags & PF_EXITING) && !task->exit_state) {
+	if (task_exiting(task)) {
 		if (p) {
 			p->fpu = (__u64)fpu;
 			p->key = key;

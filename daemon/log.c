@@ -42,6 +42,48 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void log_lines(enum log_level level, const char *prefix, const char *text)
+{
+	const char *line = text, *end;
+
+	for (; *line; line = *end ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		if (end > line)
+			log_msg(level, "%s: %.*s", prefix, (int)(end - line), line);
+	}
+}
+
+/* The statistics the verifier ends with, on every kernel since 5.2. */
+static int verifier_statistics(const char *line, size_t n)
+{
+	return (n >= 10 && !strncmp(line, "processed ", 10)) ||
+	       (n >= 17 && !strncmp(line, "verification time", 17)) ||
+	       (n >= 11 && !strncmp(line, "stack depth", 11));
+}
+
+void log_verifier(const char *program, const char *text, char *cause, size_t len)
+{
+	const char *tail[LOG_VERIFIER_TAIL], *line = text, *end;
+	int tail_len[LOG_VERIFIER_TAIL];
+	unsigned int n = 0;
+
+	if (len)
+		cause[0] = '\0';
+	for (; *line; line = *end ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		if (end == line)
+			continue;
+		log_debug("verifier: %s: %.*s", program, (int)(end - line), line);
+		tail[n % LOG_VERIFIER_TAIL] = line;
+		tail_len[n++ % LOG_VERIFIER_TAIL] = (int)(end - line);
+		if (len && !verifier_statistics(line, (size_t)(end - line)))
+			snprintf(cause, len, "%.*s", (int)(end - line), line);
+	}
+	for (unsigned int i = n > LOG_VERIFIER_TAIL ? n - LOG_VERIFIER_TAIL : 0; i < n; i++)
+		log_error("verifier: %s: %.*s", program, tail_len[i % LOG_VERIFIER_TAIL],
+			  tail[i % LOG_VERIFIER_TAIL]);
+}
+
 void die_oom(void)
 {
 	fputs("fpu_exporter: error: out of memory\n", stderr);

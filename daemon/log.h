@@ -18,6 +18,17 @@ void log_msg(enum log_level level, const char *fmt, ...)
 #define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 
+/* Each line of text at level, as "prefix: line"; empty lines are left out. */
+void log_lines(enum log_level level, const char *prefix, const char *text);
+
+/*
+ * A verifier log of a program the kernel refused: every line at debug level,
+ * the last LOG_VERIFIER_TAIL at error level.  cause gets the verifier's last
+ * line before its statistics ("invalid func unknown#158"), or "" if none.
+ */
+#define LOG_VERIFIER_TAIL 3
+void log_verifier(const char *program, const char *text, char *cause, size_t len);
+
 /* Out of memory: says so and aborts. */
 void die_oom(void) __attribute__((noreturn));
 void *xmalloc(size_t size);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -30,8 +31,12 @@ struct probe {
 	struct bpf_program *prog;
 	struct bpf_link *link;
 	int enabled;
+	unsigned int rejected;		/* R_PROGRAM, R_FALLBACK: refused by this kernel's verifier */
 	char why[128];
 };
+
+enum { R_PROGRAM = 1, R_FALLBACK = 2 };
+
 
 static struct probe probe_table[] = {
 	{ .tracepoint = "x86_fpu:x86_fpu_regs_deactivated", .program = "regs_deactivated", .fallback = NULL,
@@ -75,21 +80,42 @@ static struct {
 	int stats_fd;		/* BPF_ENABLE_STATS: run time counted while open */
 	char libbpf_version[32];
 	char libbpf_warning[256];	/* the first warning libbpf gave, for the error line */
+	/* From libbpf's messages during a load: the program it failed on, and its verifier log. */
+	char rejected_prog[64];
+	char *verifier_log;
 } pr = { .stats_fd = -1 };
 
+/*
+ * libbpf's warnings are logged line by line at debug level (a message may hold
+ * many).  A failed program load is remembered, with the verifier's log, so
+ * probes_init() can name it, log the log and load the others without it.
+ */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char name[64], *msg, *end;
+	const char *begin;
 
-	/* libbpf explains failures over many lines; the caller logs the one-line
-	 * cause, with the first warning: errno alone can mislead (ESRCH for no BTF) */
 	if (level == LIBBPF_DEBUG)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
+	if (vasprintf(&msg, fmt, ap) < 0)
+		die_oom();
+	/* errno alone can mislead (ESRCH for no BTF): the load's error line names the first warning */
 	if (!pr.libbpf_warning[0])
-		snprintf(pr.libbpf_warning, sizeof(pr.libbpf_warning), "%.200s", line);
-	log_debug("libbpf: %s", line);
+		snprintf(pr.libbpf_warning, sizeof(pr.libbpf_warning), "%.*s",
+			 (int)strcspn(msg, "\n") < 200 ? (int)strcspn(msg, "\n") : 200, msg);
+	if (strstr(msg, "BPF program load failed") && (begin = strstr(msg, "prog '")) &&
+	    sscanf(begin, "prog '%63[^']'", name) == 1)
+		snprintf(pr.rejected_prog, sizeof(pr.rejected_prog), "%s", name);
+	if ((begin = strstr(msg, "-- BEGIN PROG LOAD LOG --\n"))) {
+		free(pr.verifier_log);
+		pr.verifier_log = xstrdup(begin + strlen("-- BEGIN PROG LOAD LOG --\n"));
+		if ((end = strstr(pr.verifier_log, "-- END PROG LOAD LOG --")))
+			*end = '\0';
+	} else {
+		/* libbpf starts its messages with "libbpf: " */
+		log_lines(LOG_LVL_DEBUG, "libbpf", strncmp(msg, "libbpf: ", 8) ? msg : msg + 8);
+	}
+	free(msg);
 	return 0;
 }
 
@@ -244,14 +270,19 @@ static void select_programs(unsigned int toggles)
 		const char *chosen = NULL;
 
 		p->enabled = (p->toggles & toggles) != 0;
+		p->prog = NULL;
 		if (!p->enabled)
 			continue;
+		if (p->rejected & (p->fallback ? R_FALLBACK : R_PROGRAM))
+			continue;	/* why says it */
 		if (!strncmp(p->tracepoint, "syscalls:", 9))
 			chosen = have_tracefs_event(p->tracepoint) ? p->program : NULL;
-		else if (have_btf_tracepoint(event))
+		else if (!(p->rejected & R_PROGRAM) && have_btf_tracepoint(event))
 			chosen = p->program;
 		else if (p->fallback && have_tracefs_event(p->tracepoint))
 			chosen = p->fallback;
+		if (!chosen && p->rejected)
+			continue;
 		if (!chosen) {
 			snprintf(p->why, sizeof(p->why), "tracepoint not in this kernel");
 			log_warn("probe %s: tracepoint not in this kernel, skipped", p->tracepoint);
@@ -298,6 +329,36 @@ static void configure_bad_frame(void)
 	p->prog = NULL;
 }
 
+/* The probe whose program the last load failed on, or NULL. */
+static struct probe *rejected_probe(void)
+{
+	for (size_t i = 0; i < NPROBES; i++) {
+		struct probe *p = &probe_table[i];
+
+		if (p->prog && !strcmp(bpf_program__name(p->prog), pr.rejected_prog))
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Names the rejected program, writes its verifier log (line by line at debug
+ * level, its last lines at error level) and keeps it out of the next load.
+ */
+static void reject_program(struct probe *p, int err)
+{
+	const char *name = bpf_program__name(p->prog);
+	char cause[96];
+
+	log_warn("probe %s: this kernel refused program %s (%s); the other probes are loaded without it",
+		 p->tracepoint, name, strerror(-err));
+	log_verifier(name, pr.verifier_log ? pr.verifier_log : "", cause, sizeof(cause));
+	snprintf(p->why, sizeof(p->why), "refused by the verifier: %s", cause[0] ? cause : strerror(-err));
+	p->rejected |= p->fallback && !strcmp(name, p->fallback) ? R_FALLBACK : R_PROGRAM;
+	free(pr.verifier_log);
+	pr.verifier_log = NULL;
+}
+
 static void attach_programs(void)
 {
 	for (size_t i = 0; i < NPROBES; i++) {
@@ -315,6 +376,32 @@ static void attach_programs(void)
 		}
 		log_info("probe %s: attached (%s)", p->tracepoint, bpf_program__name(p->prog));
 	}
+}
+
+static const char *kernel_release(void)
+{
+	static struct utsname u;
+
+	if (!u.release[0] && uname(&u) < 0)
+		snprintf(u.release, sizeof(u.release), "unknown");
+	return u.release;
+}
+
+/*
+ * Every program is a BTF tracepoint program (tp_btf) or needs BTF-typed
+ * arguments: they came in Linux 5.5 (9e15db66136a, "bpf: Implement accurate
+ * raw_tp context access via BTF").  Below that nothing can serve.
+ */
+static int kernel_too_old(void)
+{
+	unsigned int major = 0, minor = 0;
+
+	if (sscanf(kernel_release(), "%u.%u", &major, &minor) != 2 || major > 5 ||
+	    (major == 5 && minor >= 5))
+		return 0;
+	log_error("kernel %s: BPF programs on BTF tracepoints (tp_btf) are missing; they came in Linux 5.5",
+		  kernel_release());
+	return 1;
 }
 
 int probes_init(const struct config *cfg)
@@ -336,33 +423,51 @@ int probes_init(const struct config *cfg)
 		log_error("reading kernel BTF " VMLINUX_BTF ": %s", strerror(-err));
 		return err;
 	}
-	ensure_tracefs();
-	pr.skel = fpu_exporter_bpf__open();
-	if (!pr.skel) {
-		err = -errno;
-		log_error("opening the BPF object: %s", strerror(-err));
+	if (kernel_too_old()) {
+		err = -ENOTSUP;
 		goto fail;
 	}
-	select_programs(toggles_of(cfg));
+	ensure_tracefs();
+	/* A program the kernel refuses is left out and the rest loaded again: at most once per probe. */
+	for (size_t tries = 0;; tries++) {
+		struct probe *p;
+
+		pr.skel = fpu_exporter_bpf__open();
+		if (!pr.skel) {
+			err = -errno;
+			log_error("opening the BPF object: %s", strerror(-err));
+			goto fail;
+		}
+		select_programs(toggles_of(cfg));
+		size_maps(cfg, &pr.sizes);
+		configure_bad_frame();
+		configure_pidns();
+		pr.rejected_prog[0] = '\0';
+		pr.libbpf_warning[0] = '\0';
+		err = fpu_exporter_bpf__load(pr.skel);
+		if (!err)
+			break;
+		p = err != -EPERM && tries < NPROBES ? rejected_probe() : NULL;
+		if (!p) {
+			log_error("loading BPF programs: %s%s%s%s", strerror(-err),
+				  err == -EPERM ? " (run as root, or with CAP_BPF, CAP_PERFMON and "
+						  "CAP_SYS_RESOURCE)" : "",
+				  err != -EPERM && pr.libbpf_warning[0] ? ": " : "",
+				  err != -EPERM ? pr.libbpf_warning : "");
+			goto fail;
+		}
+		reject_program(p, err);
+		fpu_exporter_bpf__destroy(pr.skel);
+		pr.skel = NULL;
+	}
 	btf__free(pr.vmlinux);	/* several MB, needed only to choose the programs */
 	pr.vmlinux = NULL;
-	size_maps(cfg, &pr.sizes);
-	configure_bad_frame();
-	configure_pidns();
-	err = fpu_exporter_bpf__load(pr.skel);
-	if (err) {
-		log_error("loading BPF programs: %s%s%s%s", strerror(-err),
-			  err == -EPERM ? " (run as root, or with CAP_BPF, CAP_PERFMON and "
-					  "CAP_SYS_RESOURCE)" : "",
-			  err != -EPERM && pr.libbpf_warning[0] ? ": " : "",
-			  err != -EPERM ? pr.libbpf_warning : "");
-		goto fail;
-	}
 	attach_programs();
 	for (size_t i = 0; i < NPROBES; i++)
 		attached += probe_table[i].link != NULL;
 	if (!attached) {
-		log_error("no probe could be attached");
+		log_error("kernel %s: no probe could be loaded and attached (the log says why for each)",
+			  kernel_release());
 		err = -ENOENT;
 		goto fail;
 	}
@@ -421,6 +526,8 @@ void probes_fini(void)
 	}
 	fpu_exporter_bpf__destroy(pr.skel);
 	pr.skel = NULL;
+	free(pr.verifier_log);
+	pr.verifier_log = NULL;
 	btf__free(pr.vmlinux);
 	pr.vmlinux = NULL;
 }

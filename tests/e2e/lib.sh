@@ -31,6 +31,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# kernel_before MAJOR.MINOR: the running kernel is older than that release.
+kernel_before() {
+	local want=$1 have
+	have=$(uname -r | grep -oE '^[0-9]+\.[0-9]+')
+	[ "$(printf '%s\n%s\n' "$have" "$want" | sort -V | head -n 1)" = "$have" ] && [ "$have" != "$want" ]
+}
+
 require_root() { [ "$(id -u)" = 0 ] || skip_or_fail "root is needed to load BPF"; }
 require_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] || skip_or_fail "/dev/kvm is not available"; }
 

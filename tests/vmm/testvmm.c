@@ -560,6 +560,70 @@ static unsigned long long vcpu_read_stat(int vcpu_fd, const char *name)
 	fatal("stat %s: not found among %u vCPU stats", name, hdr.num_desc);
 }
 
+/* KVM_GET_STATS_FD came in Linux 5.14 (cb082bfab59a, "KVM: stats: Add fd-based API to read binary stats data"). */
+static int have_stats_fd(int vm)
+{
+	return ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) > 0;
+}
+
+/*
+ * Before 5.14 the kernel's counter is only in debugfs, summed over the VM's
+ * vCPUs: kvm/<pid>-<vm fd>/fpu_reload.
+ */
+static unsigned long long vm_debugfs_stat(int vm, const char *name)
+{
+	unsigned long long value;
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d/%s", (int)getpid(), vm, name);
+	f = fopen(path, "re");
+	if (!f)
+		die("open %s (is debugfs mounted?)", path);
+	if (fscanf(f, "%llu", &value) != 1)
+		fatal("%s: not a number", path);
+	fclose(f);
+	return value;
+}
+
+static void start_vcpus(struct vcpu *vcpus, int from, int to)
+{
+	int i;
+
+	for (i = from; i < to; i++) {
+		errno = pthread_create(&vcpus[i].thread, NULL, vcpu_thread, &vcpus[i]);
+		if (errno)
+			die("pthread_create");
+	}
+}
+
+/*
+ * Without KVM_GET_STATS_FD: one vCPU at a time, the others out of KVM_RUN,
+ * so each vCPU's fpu_reload is the change of the VM's sum across its runs.
+ */
+static void run_vcpus_one_by_one(struct vcpu *vcpus, int nr, struct hold *h, int vm)
+{
+	unsigned long long before;
+	int i;
+
+	fprintf(stderr, "testvmm: no KVM_GET_STATS_FD: vCPUs run one at a time, fpu_reload from debugfs\n");
+	for (i = 0; i < nr; i++) {
+		before = vm_debugfs_stat(vm, STAT_NAME);
+		start_vcpus(vcpus, i, i + 1);
+		if (h->enabled) {
+			pthread_mutex_lock(&h->lock);
+			while (h->done < i + 1)
+				pthread_cond_wait(&h->cond, &h->lock);
+			pthread_mutex_unlock(&h->lock);
+		} else {
+			errno = pthread_join(vcpus[i].thread, NULL);
+			if (errno)
+				die("pthread_join");
+		}
+		vcpus[i].fpu_reload = vm_debugfs_stat(vm, STAT_NAME) - before;
+	}
+}
+
 static void write_ready(const char *path, const char *buf, size_t len)
 {
 	size_t plen = strlen(path) + sizeof(".tmp");
@@ -683,34 +747,34 @@ int main(int argc, char **argv)
 			fatal("%s did not appear in 30 s", o.go);
 		usleep(10000);
 	}
-	for (i = 0; i < o.nr_vcpus; i++) {
-		errno = pthread_create(&vcpus[i].thread, NULL, vcpu_thread,
-				       &vcpus[i]);
-		if (errno)
-			die("pthread_create");
-	}
-
-	if (o.midway) {
-		pthread_mutex_lock(&hold.lock);
-		while (hold.mid_done < o.nr_vcpus)
-			pthread_cond_wait(&hold.cond, &hold.lock);
-		pthread_mutex_unlock(&hold.lock);
+	if (have_stats_fd(vm)) {
+		start_vcpus(vcpus, 0, o.nr_vcpus);
+		if (o.midway) {
+			pthread_mutex_lock(&hold.lock);
+			while (hold.mid_done < o.nr_vcpus)
+				pthread_cond_wait(&hold.cond, &hold.lock);
+			pthread_mutex_unlock(&hold.lock);
+			for (i = 0; i < o.nr_vcpus; i++)
+				vcpus[i].fpu_reload = vcpu_read_stat(vcpus[i].fd, STAT_NAME);
+			report(vcpus, o.nr_vcpus, o.midway, true, xcr0);
+			for (i = 0; access(o.resume, F_OK) < 0; i++) {
+				if (i == 6000)
+					fatal("%s did not appear in 60 s", o.resume);
+				usleep(10000);
+			}
+			pthread_mutex_lock(&hold.lock);
+			hold.mid_release = true;
+			pthread_cond_broadcast(&hold.cond);
+			pthread_mutex_unlock(&hold.lock);
+		}
+		wait_vcpus_done(vcpus, o.nr_vcpus, &hold);
 		for (i = 0; i < o.nr_vcpus; i++)
 			vcpus[i].fpu_reload = vcpu_read_stat(vcpus[i].fd, STAT_NAME);
-		report(vcpus, o.nr_vcpus, o.midway, true, xcr0);
-		for (i = 0; access(o.resume, F_OK) < 0; i++) {
-			if (i == 6000)
-				fatal("%s did not appear in 60 s", o.resume);
-			usleep(10000);
-		}
-		pthread_mutex_lock(&hold.lock);
-		hold.mid_release = true;
-		pthread_cond_broadcast(&hold.cond);
-		pthread_mutex_unlock(&hold.lock);
+	} else {
+		if (o.midway)
+			fatal("--midway reads per-vCPU counters: it needs KVM_GET_STATS_FD (5.14)");
+		run_vcpus_one_by_one(vcpus, o.nr_vcpus, &hold, vm);
 	}
-	wait_vcpus_done(vcpus, o.nr_vcpus, &hold);
-	for (i = 0; i < o.nr_vcpus; i++)
-		vcpus[i].fpu_reload = vcpu_read_stat(vcpus[i].fd, STAT_NAME);
 	report(vcpus, o.nr_vcpus, o.ready, false, xcr0);
 
 	/* Stay alive, VM and vCPU fds open, until told to go. */
