@@ -80,6 +80,7 @@ void status_render(struct buf *out)
 		die_oom();
 	cJSON_AddStringToObject(doc, "version", FPU_EXPORTER_VERSION);
 	cJSON_AddStringToObject(doc, "kernel", uname(&u) == 0 ? u.release : "unknown");
+	cJSON_AddStringToObject(doc, "hostname", uname(&u) == 0 ? u.nodename : "unknown");
 	cJSON_AddStringToObject(doc, "libbpf", probes_libbpf_version());
 	cJSON_AddItemToObject(doc, "probes", probes_json());
 	cJSON_AddItemToObject(doc, "maps", maps_json());
