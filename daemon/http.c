@@ -16,6 +16,7 @@
 
 #include "expo.h"
 #include "http.h"
+#include "landing.h"
 #include "log.h"
 #include "metrics.h"
 #include "probes.h"
@@ -182,24 +183,10 @@ static int accepts(struct MHD_Connection *conn, const char *header, const char *
 	return at && strncmp(at + strlen(what), ";q=0", 4) != 0;
 }
 
-static void landing_page(struct buf *b)
+/* The live page is daemon/landing.c's; its script and style run under the nonce only. */
+static void landing_page(struct buf *b, const char *nonce)
 {
-	const struct probe_status *st;
-	int n = probes_status(&st);
-
-	buf_printf(b, "<!DOCTYPE html>\n<html><head><title>FPU Exporter</title></head><body>\n"
-		   "<h1>FPU Exporter %s</h1>\n"
-		   "<p>x86 FPU and KVM guest FPU context switching, as Prometheus metrics.</p>\n"
-		   "<ul><li><a href=\"%s\">Metrics</a></li><li><a href=\"/status\">Status</a> (JSON)</li>"
-		   "<li><a href=\"/healthz\">Health</a></li></ul>\n<h2>Probes</h2>\n<ul>\n",
-		   FPU_EXPORTER_VERSION, http.telemetry_path);
-	for (int i = 0; i < n; i++) {
-		buf_printf(b, "<li>%s: %s", st[i].probe, st[i].attached ? "attached" : "not attached");
-		if (!st[i].attached)
-			buf_printf(b, " (%s)", st[i].why);
-		buf_printf(b, "</li>\n");
-	}
-	buf_printf(b, "</ul>\n</body></html>\n");
+	landing_render(b, http.telemetry_path, nonce);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -247,9 +234,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			       http.body.data, http.body.len, 0);
 	}
 	if (strcmp(url, "/") == 0) {
-		landing_page(&http.body);
-		return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8", http.body.data,
-			       http.body.len, 0);
+		char nonce[LANDING_NONCE_LEN], csp[LANDING_CSP_LEN];
+		struct MHD_Response *r;
+		enum MHD_Result ret;
+
+		landing_nonce(nonce);
+		landing_csp(csp, sizeof(csp), nonce);
+		landing_page(&http.body, nonce);
+		r = MHD_create_response_from_buffer(http.body.len, http.body.data, MHD_RESPMEM_MUST_COPY);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+		MHD_add_response_header(r, "Content-Security-Policy", csp);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+		ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+		MHD_destroy_response(r);
+		return ret;
 	}
 	if (strcmp(url, "/healthz") == 0)
 		return respond(conn, MHD_HTTP_OK, text, "OK\n", 3, 0);
