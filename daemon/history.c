@@ -78,6 +78,17 @@ static void history_unescape(char *out, size_t size, const char *in, size_t len)
 		}
 		out[j++] = c;
 	}
+	/* a cut name ends on a whole UTF-8 character */
+	if (j + 1 == size) {
+		size_t k = j;
+		unsigned char lead;
+
+		while (k && ((unsigned char)out[k - 1] & 0xc0) == 0x80)
+			k--;
+		lead = k ? (unsigned char)out[k - 1] : 0;
+		if (lead >= 0xc0 && k - 1 + (lead >= 0xf0 ? 4u : lead >= 0xe0 ? 3u : 2u) > j)
+			j = k - 1;
+	}
 	out[j] = '\0';
 }
 

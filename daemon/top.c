@@ -457,11 +457,13 @@ static void top_shares(struct buf *b, const struct top_row *r)
 		   top_pct(v[TC_AVX512], v[TC_SAVES]), top_pct(v[TC_AMX], v[TC_SAVES]));
 }
 
-/* Appends the line in b from start, cut to cols (bytes; names are shown as they come). */
+/* Ends the line in b from start, cut to cols (bytes; names are shown as they come), without trailing blanks. */
 static void top_cut(struct buf *b, size_t start, int cols)
 {
 	if (cols > 0 && b->len - start > (size_t)cols)
 		b->len = start + (size_t)cols;
+	while (b->len > start && b->data[b->len - 1] == ' ')
+		b->len--;
 	buf_append(b, "\n", 1);
 }
 
