@@ -91,6 +91,32 @@ note "daemon down: exit $rc: $(cat "$WORK/down.err")"
 	fail "daemon down: want one line saying so, got: $(cat "$WORK/down.err")"
 [ ! -s "$WORK/down" ] || fail "daemon down: something on stdout"
 
+# ---- basic auth against a daemon with a web config (users only): right and wrong credentials
+# bcrypt (cost 10) of "s3cret" for alice, as in t_web.sh
+cat >"$WORK/web.yaml" <<'YAML'
+basic_auth_users:
+  alice: $2b$10$iiHGBtK/.5RIA/AUb/i4EuFzd8gywGyf.dTDPNdiW2/bZBgY13Miy
+YAML
+PORT=$(free_port)
+"$EXPORTER" --web.listen-address=127.0.0.1:$PORT --web.config.file="$WORK/web.yaml" >"$WORK/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 100); do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz")" = 401 ] && break
+	sleep 0.1
+done
+echo 'alice:s3cret' >"$WORK/alice"
+"$EXPORTER" top --once -d 1 --basic-auth-file="$WORK/alice" --web.listen-address=127.0.0.1:$PORT \
+	>"$WORK/auth" 2>"$WORK/auth.err" || fail "top with alice's credentials: $(cat "$WORK/auth.err")"
+awk -v n="$HI" '$1 == n { f = 1 } END { exit !f }' "$WORK/auth" || fail "top with credentials does not list $HI"
+echo 'alice:wrong' >"$WORK/wrong"
+"$EXPORTER" top --once --basic-auth-file="$WORK/wrong" --web.listen-address=127.0.0.1:$PORT \
+	>/dev/null 2>"$WORK/err"
+rc=$?
+note "basic auth: alice's credentials list $HI; wrong ones: exit $rc: $(cat "$WORK/err")"
+[ $rc = 1 ] && [ "$(wc -l <"$WORK/err")" = 1 ] && grep -q 'wrong credentials (HTTP 401' "$WORK/err" ||
+	fail "wrong credentials: want one line and exit 1"
+stop_daemon
+
 # ---- a server that refuses the credentials, and a daemon of another version (socat stands in)
 fake() {	# fake RESPONSE-FILE: serves it to every connection; sets FAKE_PORT
 	FAKE_PORT=$(free_port)
