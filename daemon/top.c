@@ -42,9 +42,12 @@ struct top_row {
 
 enum top_counter { TC_RELOADS, TC_LOADS, TC_SAVES, TC_AVX, TC_AVX512, TC_AMX, TC_SIGRET, TC_FAIL };
 
+/* Rows by name: an array, and an open-addressing index into it (a host may have thousands of cgroups). */
 struct top_table {
 	struct top_row *v;
 	size_t n, cap;
+	size_t *idx;		/* row + 1, 0 empty; nidx a power of two, at most half full */
+	size_t nidx;
 };
 
 struct top_snap {
@@ -216,11 +219,62 @@ static int top_label(const char *labels, const char *name, char *out, size_t siz
 	return 0;
 }
 
+static size_t top_hash(const char *name, const char *sub)
+{
+	size_t h = 14695981039346656037ull;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (; *sub; sub++)
+		h = (h ^ (unsigned char)*sub) * 1099511628211ull;
+	return h;
+}
+
+/* The slot of name/sub in the index: its row's, or the empty one where it would go. */
+static size_t *top_slot(const struct top_table *t, const char *name, const char *sub)
+{
+	size_t i = top_hash(name, sub) & (t->nidx - 1);
+
+	for (; t->idx[i]; i = (i + 1) & (t->nidx - 1)) {
+		const struct top_row *r = &t->v[t->idx[i] - 1];
+
+		if (!strcmp(r->name, name) && !strcmp(r->sub, sub))
+			break;
+	}
+	return &t->idx[i];
+}
+
+/* After the rows moved (a sort). */
+static void top_reindex(struct top_table *t)
+{
+	if (!t->nidx)
+		return;
+	memset(t->idx, 0, t->nidx * sizeof(*t->idx));
+	for (size_t i = 0; i < t->n; i++)
+		*top_slot(t, t->v[i].name, t->v[i].sub) = i + 1;
+}
+
+static const struct top_row *top_lookup(const struct top_table *t, const char *name, const char *sub)
+{
+	size_t *slot = t->nidx ? top_slot(t, name, sub) : NULL;
+
+	return slot && *slot ? &t->v[*slot - 1] : NULL;
+}
+
 static struct top_row *top_find(struct top_table *t, const char *name, const char *sub)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (!strcmp(t->v[i].name, name) && !strcmp(t->v[i].sub, sub))
-			return &t->v[i];
+	size_t *slot;
+
+	if (2 * (t->n + 1) > t->nidx) {
+		free(t->idx);
+		t->nidx = t->nidx ? 2 * t->nidx : 256;
+		t->idx = xcalloc(t->nidx, sizeof(*t->idx));
+		top_reindex(t);
+	}
+	slot = top_slot(t, name, sub);
+	if (*slot)
+		return &t->v[*slot - 1];
 	if (t->n == t->cap) {
 		t->cap = t->cap ? 2 * t->cap : 64;
 		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
@@ -228,7 +282,8 @@ static struct top_row *top_find(struct top_table *t, const char *name, const cha
 	memset(&t->v[t->n], 0, sizeof(t->v[0]));
 	snprintf(t->v[t->n].name, sizeof(t->v[0].name), "%s", name);
 	snprintf(t->v[t->n].sub, sizeof(t->v[0].sub), "%s", sub);
-	return &t->v[t->n++];
+	*slot = ++t->n;
+	return &t->v[t->n - 1];
 }
 
 static void top_add_shares(struct top_row *r, const char *xf, double v)
@@ -313,6 +368,9 @@ static void top_snap_free(struct top_snap *s)
 	free(s->vms.v);
 	free(s->vcpus.v);
 	free(s->cgroups.v);
+	free(s->vms.idx);
+	free(s->vcpus.idx);
+	free(s->cgroups.idx);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -385,11 +443,8 @@ static void top_rates(struct top_snap *cur, const struct top_snap *prev)
 	for (int t = 0; t < 3; t++) {
 		for (size_t i = 0; i < ct[t]->n; i++) {
 			struct top_row *r = &ct[t]->v[i];
-			const struct top_row *p = NULL;
+			const struct top_row *p = top_lookup(pt[t], r->name, r->sub);
 
-			for (size_t j = 0; j < pt[t]->n && !p; j++)
-				if (!strcmp(pt[t]->v[j].name, r->name) && !strcmp(pt[t]->v[j].sub, r->sub))
-					p = &pt[t]->v[j];
 			for (int c = 0; c < 8; c++) {
 				double d = r->c[c] - (p ? p->c[c] : 0);
 
@@ -435,6 +490,9 @@ static void top_sort(struct top_snap *s)
 	qsort(s->vms.v, s->vms.n, sizeof(*s->vms.v), top_cmp);
 	qsort(s->cgroups.v, s->cgroups.n, sizeof(*s->cgroups.v), top_cmp);
 	qsort(s->vcpus.v, s->vcpus.n, sizeof(*s->vcpus.v), top_vcpu_cmp);
+	top_reindex(&s->vms);
+	top_reindex(&s->cgroups);
+	top_reindex(&s->vcpus);
 }
 
 static int top_match(const char *name)
