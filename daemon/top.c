@@ -54,6 +54,7 @@ struct top_snap {
 	struct top_table vms, vcpus, cgroups;
 	int probes, attached;
 	struct timespec at;
+	time_t wall;		/* when it was read */
 	double scrape_ms;
 };
 
@@ -386,6 +387,7 @@ static int top_read(struct top_snap *s, char *err, size_t errlen)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = top_get("/metrics", &body, err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &s->at);
+	s->wall = time(NULL);
 	if (rc < 0) {
 		buf_free(&body);
 		return rc;
@@ -515,14 +517,17 @@ static void top_shares(struct buf *b, const struct top_row *r)
 		   top_pct(v[TC_AVX512], v[TC_SAVES]), top_pct(v[TC_AMX], v[TC_SAVES]));
 }
 
-/* Ends the line in b from start, cut to cols (bytes; names are shown as they come), without trailing blanks. */
-static void top_cut(struct buf *b, size_t start, int cols)
+/*
+ * Ends the line in b from start, cut to cols (bytes; names are shown as they
+ * come), without trailing blanks, then tail (an attribute reset).
+ */
+static void top_cut(struct buf *b, size_t start, int cols, const char *tail)
 {
 	if (cols > 0 && b->len - start > (size_t)cols)
 		b->len = start + (size_t)cols;
 	while (b->len > start && b->data[b->len - 1] == ' ')
 		b->len--;
-	buf_append(b, "\n", 1);
+	buf_printf(b, "%s\n", tail);
 }
 
 /* The table of the view into b, at most rows lines (0: all). */
@@ -533,10 +538,11 @@ static void top_table(struct buf *b, struct top_snap *s, int view, int rows, int
 	size_t start;
 
 	if (view == 0) {
+		buf_printf(b, "%s", on);
 		start = b->len;
-		buf_printf(b, "%s%-32s %10s %10s %10s %6s %6s %6s %-10s%s", on, "VM", "RELOADS/s", "LOADS/s",
-			   "SAVES/s", "AVX", "AVX512", "AMX", "XCR0", off);
-		top_cut(b, start, cols ? cols + (int)(strlen(on) + strlen(off)) : 0);
+		buf_printf(b, "%-32s %10s %10s %10s %6s %6s %6s %-10s", "VM", "RELOADS/s", "LOADS/s",
+			   "SAVES/s", "AVX", "AVX512", "AMX", "XCR0");
+		top_cut(b, start, cols, off);
 		used++;
 		for (size_t i = 0; i < s->vms.n && (!rows || used < rows); i++) {
 			const struct top_row *r = &s->vms.v[i];
@@ -545,17 +551,13 @@ static void top_table(struct buf *b, struct top_snap *s, int view, int rows, int
 			if (!top_match(r->name))
 				continue;
 			exp = !strcmp(top.expanded, r->name);
+			buf_printf(b, "%s", sel ? "\033[7m" : "");
 			start = b->len;
-			buf_printf(b, "%s%c %-30.30s %10.1f %10.1f %10.1f", sel ? "\033[7m" : "",
-				   interactive ? (exp ? '-' : '+') : ' ', r->name, r->r[TC_RELOADS],
-				   r->r[TC_LOADS], r->r[TC_SAVES]);
+			buf_printf(b, "%c %-30.30s %10.1f %10.1f %10.1f", interactive ? (exp ? '-' : '+') : ' ',
+				   r->name, r->r[TC_RELOADS], r->r[TC_LOADS], r->r[TC_SAVES]);
 			top_shares(b, r);
 			buf_printf(b, " %-10s", r->xcr0[0] ? r->xcr0 : "-");
-			top_cut(b, start, cols);
-			if (sel) {
-				b->len--;
-				buf_printf(b, "\033[0m\n");
-			}
+			top_cut(b, start, cols, sel ? "\033[0m" : "");
 			used++;
 			idx++;
 			if (!exp && interactive)
@@ -569,7 +571,7 @@ static void top_table(struct buf *b, struct top_snap *s, int view, int rows, int
 				buf_printf(b, "    vcpu %-23s %10.1f %10.1f %10s %6s %6s %6s %-10s", v->sub,
 					   v->r[TC_RELOADS], v->r[TC_LOADS], "", "", "", "",
 					   v->xcr0[0] ? v->xcr0 : "-");
-				top_cut(b, start, cols);
+				top_cut(b, start, cols, "");
 				used++;
 			}
 		}
@@ -577,10 +579,11 @@ static void top_table(struct buf *b, struct top_snap *s, int view, int rows, int
 			buf_printf(b, "  (no running VMs%s)\n", top.filter[0] ? " match the filter" : "");
 		return;
 	}
+	buf_printf(b, "%s", on);
 	start = b->len;
-	buf_printf(b, "%s%-40s %10s %6s %6s %6s %10s %8s%s", on, "CGROUP", "SAVES/s", "AVX", "AVX512",
-		   "AMX", "SIGRET/s", "FAIL/s", off);
-	top_cut(b, start, cols ? cols + (int)(strlen(on) + strlen(off)) : 0);
+	buf_printf(b, "%-40s %10s %6s %6s %6s %10s %8s", "CGROUP", "SAVES/s", "AVX", "AVX512",
+		   "AMX", "SIGRET/s", "FAIL/s");
+	top_cut(b, start, cols, off);
 	used++;
 	for (size_t i = 0; i < s->cgroups.n && (!rows || used < rows); i++) {
 		const struct top_row *r = &s->cgroups.v[i];
@@ -591,7 +594,7 @@ static void top_table(struct buf *b, struct top_snap *s, int view, int rows, int
 		buf_printf(b, "%-40.40s %10.1f", r->name, r->r[TC_SAVES]);
 		top_shares(b, r);
 		buf_printf(b, " %10.1f %8.1f", r->r[TC_SIGRET], r->r[TC_FAIL]);
-		top_cut(b, start, cols);
+		top_cut(b, start, cols, "");
 		used++;
 		idx++;
 	}
@@ -602,14 +605,13 @@ static void top_table(struct buf *b, struct top_snap *s, int view, int rows, int
 static void top_header(struct buf *b, const struct top_snap *s, int cols)
 {
 	char when[32];
-	time_t now = time(NULL);
 	size_t start = b->len;
 
-	strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+	strftime(when, sizeof(when), "%H:%M:%S", localtime(&s->wall));
 	buf_printf(b, "%s%s%s  kernel %s  probes %d/%d attached  scrape %.0f ms at %s  every %gs%s",
 		   top.color ? "\033[1m" : "", top.hostname, top.color ? "\033[0m" : "", top.kernel,
 		   s->attached, s->probes, s->scrape_ms, when, top.interval, top.paused ? "  PAUSED" : "");
-	top_cut(b, start, cols ? cols + (top.color ? 8 : 0) : 0);
+	top_cut(b, start, cols ? cols + (top.color ? 8 : 0) : 0, top.color ? "\033[0m" : "");
 }
 
 static void top_json(const struct top_snap *s)
@@ -741,7 +743,7 @@ static void top_draw(struct top_snap *s)
 			   top.view ? top_cg_sort_names[top.sort % 3] : top_vm_sort_names[top.sort % 3],
 			   top.filter[0] ? ", filter \"" : "", top.filter, top.filter[0] ? "\"" : "",
 			   top.view ? "" : "  up/down, enter: vCPUs");
-	top_cut(&b, start, cols);
+	top_cut(&b, start, cols, "");
 	top_table(&b, s, top.view, rows - 3, cols, 1);
 	if (b.len && b.data[b.len - 1] == '\n')
 		b.len--;	/* the last line must not scroll the screen */

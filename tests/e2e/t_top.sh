@@ -57,6 +57,23 @@ tmux -L "$SOCK" send-keys v
 sleep 1
 pane | grep -q '^CGROUP ' || { pane; fail "v did not switch to the cgroup view"; }
 
+# SIGWINCH: drawn at 60x10 by a refresh, then paused (no more refreshes) and grown to 160x40:
+# only a redraw on SIGWINCH brings back what the narrow screen cut (the end of the key line)
+tmux -L "$SOCK" send-keys v
+tmux -L "$SOCK" resize-window -x 60 -y 10
+sleep 2.5
+pane >"$WORK/small"
+sed -n 3p "$WORK/small" | grep -q '^VM ' && [ "$(awk 'length > 60' "$WORK/small" | wc -l)" = 0 ] ||
+	{ cat "$WORK/small"; fail "at 60x10 the table was not drawn to fit"; }
+tmux -L "$SOCK" send-keys p
+sleep 0.5
+tmux -L "$SOCK" resize-window -x 160 -y 40
+sleep 0.5
+pane >"$WORK/big"
+sed -n 1p "$WORK/big" | grep -q PAUSED && sed -n 2p "$WORK/big" | grep -q 'enter: vCPUs$' &&
+	sed -n 3p "$WORK/big" | grep -q '^VM ' || { cat "$WORK/big"; fail "back at 160x40 the screen was not redrawn"; }
+note "SIGWINCH: drawn to fit 60x10, redrawn at 160x40 while paused"
+tmux -L "$SOCK" send-keys p
 tmux -L "$SOCK" send-keys q
 for _ in $(seq 50); do [ -s "$WORK/top.exit" ] && break; sleep 0.1; done
 [ "$(cat "$WORK/top.exit" 2>/dev/null)" = EXIT=0 ] || fail "q: top exited with $(cat "$WORK/top.exit" 2>/dev/null)"
