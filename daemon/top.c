@@ -507,14 +507,18 @@ static double top_pct(double part, double all)
 	return all > 0 ? 100.0 * part / all : 0;
 }
 
-/* Share columns: of saves over the interval, else of all saves so far. */
+/* Share (0-100) of the saves with counter c's state: over the interval, else of all saves so far. */
+static double top_share(const struct top_row *r, int c)
+{
+	const double *v = r->r[TC_SAVES] > 0 ? r->r : r->c;
+
+	return top_pct(v[c], v[TC_SAVES]);
+}
+
 static void top_shares(struct buf *b, const struct top_row *r)
 {
-	int rate = r->r[TC_SAVES] > 0;
-	const double *v = rate ? r->r : r->c;
-
-	buf_printf(b, " %5.1f%% %5.1f%% %5.1f%%", top_pct(v[TC_AVX], v[TC_SAVES]),
-		   top_pct(v[TC_AVX512], v[TC_SAVES]), top_pct(v[TC_AMX], v[TC_SAVES]));
+	buf_printf(b, " %5.1f%% %5.1f%% %5.1f%%", top_share(r, TC_AVX), top_share(r, TC_AVX512),
+		   top_share(r, TC_AMX));
 }
 
 /*
@@ -635,9 +639,9 @@ static void top_json(const struct top_snap *s)
 		cJSON_AddNumberToObject(o, "reloads_per_second", r->r[TC_RELOADS]);
 		cJSON_AddNumberToObject(o, "loads_per_second", r->r[TC_LOADS]);
 		cJSON_AddNumberToObject(o, "saves_per_second", r->r[TC_SAVES]);
-		cJSON_AddNumberToObject(o, "avx_share", top_pct(r->c[TC_AVX], r->c[TC_SAVES]) / 100);
-		cJSON_AddNumberToObject(o, "avx512_share", top_pct(r->c[TC_AVX512], r->c[TC_SAVES]) / 100);
-		cJSON_AddNumberToObject(o, "amx_share", top_pct(r->c[TC_AMX], r->c[TC_SAVES]) / 100);
+		cJSON_AddNumberToObject(o, "avx_share", top_share(r, TC_AVX) / 100);
+		cJSON_AddNumberToObject(o, "avx512_share", top_share(r, TC_AVX512) / 100);
+		cJSON_AddNumberToObject(o, "amx_share", top_share(r, TC_AMX) / 100);
 		cJSON_AddStringToObject(o, "xcr0", r->xcr0);
 		for (size_t j = 0; j < s->vcpus.n; j++) {
 			const struct top_row *v = &s->vcpus.v[j];
@@ -664,9 +668,9 @@ static void top_json(const struct top_snap *s)
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "cgroup", r->name);
 		cJSON_AddNumberToObject(o, "saves_per_second", r->r[TC_SAVES]);
-		cJSON_AddNumberToObject(o, "avx_share", top_pct(r->c[TC_AVX], r->c[TC_SAVES]) / 100);
-		cJSON_AddNumberToObject(o, "avx512_share", top_pct(r->c[TC_AVX512], r->c[TC_SAVES]) / 100);
-		cJSON_AddNumberToObject(o, "amx_share", top_pct(r->c[TC_AMX], r->c[TC_SAVES]) / 100);
+		cJSON_AddNumberToObject(o, "avx_share", top_share(r, TC_AVX) / 100);
+		cJSON_AddNumberToObject(o, "avx512_share", top_share(r, TC_AVX512) / 100);
+		cJSON_AddNumberToObject(o, "amx_share", top_share(r, TC_AMX) / 100);
 		cJSON_AddNumberToObject(o, "sigreturn_restores_per_second", r->r[TC_SIGRET]);
 		cJSON_AddNumberToObject(o, "sigreturn_failures_per_second", r->r[TC_FAIL]);
 		cJSON_AddItemToArray(cgs, o);

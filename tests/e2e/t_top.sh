@@ -97,6 +97,20 @@ jq -e --arg hi "$HI" --arg lo "$LO" \
 	{ cat "$WORK/json"; fail "--json does not hold both VMs with the vCPUs"; }
 note "--json: both VMs, $HI with 2 vCPUs"
 
+# ---- the cgroup view: a task that is switched out with AVX state live shows as AVX saves
+make_cgroup avx
+run_in_cgroup "$CG" "$BUILD/tests/avxspin" 1000000 >/dev/null &
+spin=$!
+at_exit "kill $spin 2>/dev/null; wait $spin 2>/dev/null"
+sleep 0.5
+"$EXPORTER" top --json -d 1 --filter="$CG" --web.listen-address=127.0.0.1:$PORT >"$WORK/cg.json" ||
+	fail "top --json --filter failed"
+kill $spin
+row=$(jq -c --arg cg "$CG" '.cgroups[] | select(.cgroup == $cg)' "$WORK/cg.json")
+note "cgroup view: $row"
+echo "$row" | jq -e '.saves_per_second > 100 and .avx_share > 0.5' >/dev/null ||
+	fail "avxspin's cgroup: want saves/s > 100 with AVX in most of them"
+
 # ---- the daemon is down: one line, exit 1
 port=$PORT
 stop_daemon
