@@ -99,7 +99,9 @@ note "--json: both VMs, $HI with 2 vCPUs"
 
 # ---- the cgroup view: a task that is switched out with AVX state live shows as AVX saves
 make_cgroup avx
-run_in_cgroup "$CG" "$BUILD/tests/avxspin" 1000000 >/dev/null &
+# sh joins the cgroup and execs the workload, so $! is the workload itself
+sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$(cgroup_v2_root)$CG" "$BUILD/tests/avxspin" 1000000 \
+	>/dev/null &
 spin=$!
 at_exit "kill $spin 2>/dev/null; wait $spin 2>/dev/null"
 sleep 0.5
