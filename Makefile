@@ -17,7 +17,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 DEPS_BUILD := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev \
 	      libyaml-dev libsystemd-dev libcjson-dev libgnutls28-dev
 DEPS_TEST  := dbus debootstrap e2fsprogs openssl gcc-multilib jq libcmocka-dev prometheus qemu-system-x86 socat curl linux-perf procps util-linux iproute2 libclang-rt-14-dev bc \
-	      man-db groff-base build-essential debhelper dpkg-dev lintian fakeroot podman buildah runc
+	      man-db groff-base build-essential debhelper dpkg-dev lintian fakeroot podman buildah runc tmux chromium
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)

@@ -24,6 +24,7 @@
 
 #include "expo.h"
 #include "http.h"
+#include "landing.h"
 #include "log.h"
 #include "metrics.h"
 #include "probes.h"
@@ -555,8 +556,10 @@ static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 	return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
+/* csp: a page's Content-Security-Policy (it is then not cached either), or NULL. */
 static enum MHD_Result respond_as(struct MHD_Connection *conn, unsigned int status, const char *type,
-				   const char *body, size_t len, int gzip, enum MHD_ResponseMemoryMode mode)
+				  const char *body, size_t len, int gzip, enum MHD_ResponseMemoryMode mode,
+				  const char *csp)
 {
 	/* HEAD: the headers GET would have, nothing rendered (a length MHD cannot know) */
 	struct MHD_Response *r = body ?
@@ -575,6 +578,10 @@ static enum MHD_Result respond_as(struct MHD_Connection *conn, unsigned int stat
 	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (csp) {
+		MHD_add_response_header(r, "Content-Security-Policy", csp);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	}
 	if (draining(conn))
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, status, r);
@@ -585,7 +592,7 @@ static enum MHD_Result respond_as(struct MHD_Connection *conn, unsigned int stat
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *type,
 			       const char *body, size_t len, int gzip)
 {
-	return respond_as(conn, status, type, body, len, gzip, MHD_RESPMEM_MUST_COPY);
+	return respond_as(conn, status, type, body, len, gzip, MHD_RESPMEM_MUST_COPY, NULL);
 }
 
 /*
@@ -601,7 +608,7 @@ static enum MHD_Result respond_taking(struct MHD_Connection *conn, const char *t
 	*b = (struct buf){ 0 };
 	if (!data)
 		return respond(conn, MHD_HTTP_OK, type, "", 0, gzip);
-	return respond_as(conn, MHD_HTTP_OK, type, data, len, gzip, MHD_RESPMEM_MUST_FREE);
+	return respond_as(conn, MHD_HTTP_OK, type, data, len, gzip, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
 /* Renders the metrics, compressed on the way when asked: the text is never whole in memory then. */
@@ -757,24 +764,10 @@ static bool has_body(struct MHD_Connection *conn)
 	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
-static void landing_page(struct buf *b)
+/* The live page is daemon/landing.c's; its script and style run under the nonce only. */
+static void landing_page(struct buf *b, const char *nonce)
 {
-	const struct probe_status *st;
-	int n = probes_status(&st);
-
-	buf_printf(b, "<!DOCTYPE html>\n<html><head><title>FPU Exporter</title></head><body>\n"
-		   "<h1>FPU Exporter %s</h1>\n"
-		   "<p>x86 FPU and KVM guest FPU context switching, as Prometheus metrics.</p>\n"
-		   "<ul><li><a href=\"%s\">Metrics</a></li><li><a href=\"/status\">Status</a> (JSON)</li>"
-		   "<li><a href=\"/healthz\">Health</a></li></ul>\n<h2>Probes</h2>\n<ul>\n",
-		   FPU_EXPORTER_VERSION, http.telemetry_path);
-	for (int i = 0; i < n; i++) {
-		buf_printf(b, "<li>%s: %s", st[i].probe, st[i].attached ? "attached" : "not attached");
-		if (!st[i].attached)
-			buf_printf(b, " (%s)", st[i].why);
-		buf_printf(b, "</li>\n");
-	}
-	buf_printf(b, "</ul>\n</body></html>\n");
+	landing_render(b, http.telemetry_path, nonce);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -851,10 +844,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return respond_metrics(conn, type, om, gz);
 	}
 	if (strcmp(url, "/") == 0) {
+		char nonce[LANDING_NONCE_LEN], csp[LANDING_CSP_LEN];
+
+		landing_nonce(nonce);
+		landing_csp(csp, sizeof(csp), nonce);
 		if (!head)
-			landing_page(&http.body);
-		return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8",
-			       head ? NULL : http.body.data, http.body.len, 0);
+			landing_page(&http.body, nonce);
+		return respond_as(conn, MHD_HTTP_OK, "text/html; charset=utf-8",
+				  head ? NULL : http.body.data, http.body.len, 0, MHD_RESPMEM_MUST_COPY, csp);
 	}
 	if (strcmp(url, "/healthz") == 0)
 		return respond(conn, MHD_HTTP_OK, text, "OK\n", 3, 0);

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "privs.h"
 #include "probes.h"
+#include "top.h"
 #include "version.h"
 
 #define HOUSEKEEPING_S 30
@@ -44,6 +45,7 @@ struct settings {
 static void usage(FILE *f)
 {
 	fputs("usage: fpu_exporter [flags]\n"
+	      "       fpu_exporter top [flags]    live rates from a running daemon (top --help)\n"
 	      "  --config.file=PATH          YAML configuration file (default: none, built-in defaults)\n"
 	      "  --web.listen-address=ADDR   address to serve metrics on (default \":9659\")\n"
 	      "  --web.telemetry-path=PATH   path under which to expose metrics (default \"/metrics\")\n"
@@ -286,6 +288,9 @@ int main(int argc, char **argv)
 	char err[1024];
 	int ret = 1, sigfd = -1;
 
+	/* `fpu_exporter top`: a client of a running daemon, no BPF, no root */
+	if (argc > 1 && !strcmp(argv[1], "top"))
+		return top_main(argc - 1, argv + 1);
 	/*
 	 * A scrape's exposition (megabytes on a big host) and other large buffers
 	 * get their own mappings, returned to the system when freed; glibc's

@@ -19,6 +19,7 @@
 #include "expo.h"
 #include "fpu_exporter.h"
 #include "guests.h"
+#include "history.h"
 #include "log.h"
 #include "machined.h"
 #include "metrics.h"
@@ -872,6 +873,34 @@ static unsigned long long map_memory(int fd)
 	return v;
 }
 
+/* ---- the recent-rates history ---- */
+
+/* Hands the value of label name in a rendered label set to the history. */
+static void history_feed(void *arg, const char *labels, uint64_t value)
+{
+	const char *name = arg, *p = labels, *e;
+	size_t nl = strlen(name);
+
+	while ((p = strstr(p, name)) && !((p[-1] == '{' || p[-1] == ',') && p[nl] == '=' && p[nl + 1] == '"'))
+		p += nl;
+	if (!p)
+		return;
+	p += nl + 2;
+	for (e = p; *e && *e != '"'; e++)
+		if (*e == '\\' && e[1])
+			e++;
+	history_add(name[0] == 'd' ? HISTORY_VM : HISTORY_CGROUP, p, (size_t)(e - p), value);
+}
+
+/* A VM's rate is its fpu_reload summed over its vCPUs; a cgroup's, its saves at context switch. */
+static void history_sample(time_t now)
+{
+	history_begin(now);
+	model_walk(m.model, &f_guest_reloads, history_feed, "domain");
+	model_walk(m.model, &f_regs_deactivated, history_feed, "cgroup");
+	history_end();
+}
+
 /*
  * The one step that reads the kernel: maps into the model, names from the
  * caches, entries deleted only on proof that what they count is gone.
@@ -901,6 +930,8 @@ static void collect(void)
 	src_sweep();
 	guests_sweep();
 	model_prune(m.model, now);
+	if (history_due(now))
+		history_sample(now);
 	map_full_read();
 	for (int i = 0; i < MAP__COUNT; i++)
 		m.maps[i].memory = map_memory(probes_map_fd((enum map_id)i));

@@ -340,6 +340,19 @@ void model_render(const struct model *m, struct buf *out, enum expo_format forma
 	}
 }
 
+void model_walk(const struct model *m, const struct family *f,
+		void (*fn)(void *arg, const char *labels, uint64_t value), void *arg)
+{
+	for (size_t i = 0; i < m->nfams; i++) {
+		const struct fam *fa = &m->fams[i];
+
+		if (fa->family != f)
+			continue;
+		for (size_t j = 0; j < fa->n; j++)
+			fn(arg, fa->v[j]->labels, fa->v[j]->value);
+	}
+}
+
 void model_stats(const struct model *m, struct model_stats *st)
 {
 	st->series = m->series.n;

@@ -50,6 +50,10 @@ void model_prune(struct model *m, time_t now);
 /* Every series of every family that has one, families in order, series in the order they were made. */
 void model_render(const struct model *m, struct buf *out, enum expo_format format);
 
+/* Calls fn with the rendered labels ({a="x"}) and value of every series of family f. */
+void model_walk(const struct model *m, const struct family *f,
+		void (*fn)(void *arg, const char *labels, uint64_t value), void *arg);
+
 struct model_stats {
 	size_t series;		/* live series, overflow series included */
 	size_t owners;

@@ -2,10 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "guests.h"
+#include "history.h"
 #include "log.h"
 #include "metrics.h"
 #include "probes.h"
@@ -78,13 +80,19 @@ void status_render(struct buf *out)
 
 	if (!doc)
 		die_oom();
+	/* a reader of the live view gets a fresh sample, one per HISTORY_STEP_S at most */
+	if (history_due(time(NULL)))
+		metrics_housekeep();
 	cJSON_AddStringToObject(doc, "version", FPU_EXPORTER_VERSION);
 	cJSON_AddStringToObject(doc, "kernel", uname(&u) == 0 ? u.release : "unknown");
+	cJSON_AddStringToObject(doc, "hostname", uname(&u) == 0 ? u.nodename : "unknown");
 	cJSON_AddStringToObject(doc, "libbpf", probes_libbpf_version());
 	cJSON_AddItemToObject(doc, "probes", probes_json());
 	cJSON_AddItemToObject(doc, "maps", maps_json());
 	/* the VMs seen by the last collection (scrape or housekeeping) */
 	cJSON_AddItemToObject(doc, "guests", guests_json());
+	/* recent rates: VMs by fpu_reload/s, the busiest cgroups by saves/s (daemon/history.c) */
+	cJSON_AddItemToObject(doc, "history", history_json(time(NULL)));
 	text = cJSON_Print(doc);
 	cJSON_Delete(doc);
 	if (!text)

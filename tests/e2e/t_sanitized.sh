@@ -20,6 +20,12 @@ for round in 1 2 3; do
 	scrape >"$WORK/m" || fail "scrape failed in round $round"
 	[ "$(metric_sum "$WORK/m" fpu_guest_reloads_total "domain=\"asan$round\"")" = 50 ] ||
 		fail "round $round: reloads of asan$round"
+	# the live views under the sanitizers too: the landing page, /status history, the top client
+	scrape / | grep -q 'id="vms"' || fail "round $round: landing page"
+	scrape /status | jq -e '.history.vms | type == "array"' >/dev/null || fail "round $round: /status history"
+	"$EXPORTER" top --json -d 0.5 --web.listen-address=127.0.0.1:$PORT >"$WORK/top.json" 2>"$WORK/top.err" &&
+		jq -e --arg d "asan$round" 'any(.vms[]; .domain == $d)' "$WORK/top.json" >/dev/null ||
+		{ cat "$WORK/top.err" >&2; fail "round $round: top --json (sanitized) does not list asan$round"; }
 	kill "$vmm"
 	wait "$vmm"
 	rmdir "$(cgroup_v2_root)$cg"

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GUEST_MEM_SIZE	0x10000UL
@@ -62,6 +63,7 @@ struct vcpu {
 	uint64_t supported;	/* what KVM_GET_SUPPORTED_CPUID allows of it */
 	uint64_t kvm_supported;	/* what KVM_SET_XCRS accepts (vcpu_probe_supported) */
 	uint64_t xcr0_then;	/* --xcr0-then: XCR0 set at midway; 0 none */
+	unsigned long rate;	/* --rate: KVM_RUNs per second after the runs, until killed; 0 none */
 };
 
 struct opts {
@@ -73,6 +75,7 @@ struct opts {
 	const char *midway;	/* after half the runs: report here, wait for resume */
 	const char *resume;
 	bool hold_threads;
+	unsigned long rate;
 	int nr_vcpus;
 	unsigned long long runs[MAX_VCPUS];
 	int n_cpuid, n_xcr0, n_then;
@@ -88,7 +91,7 @@ static void usage(void)
 		"               [--ready FILE] [--hold-threads] [--comm NAME] [--vcpu-name FMT]\n"
 		"               [--id ID] [-uuid UUID] [--go FILE]\n"
 		"               [--cpuid-xcr0 M0,M1,...] [--xcr0 X0,X1,...]\n"
-		"               [--xcr0-then Y0,Y1,... --midway FILE --resume FILE]\n"
+		"               [--xcr0-then Y0,Y1,... --midway FILE --resume FILE] [--rate N]\n"
 		"  -name NAME|guest=NAME,...  accepted and ignored (QEMU style)\n"
 		"  --id ID, -uuid UUID        accepted and ignored (Firecracker, QEMU style)\n"
 		"  --comm NAME                process name, as another VMM's (default testvmm)\n"
@@ -103,6 +106,8 @@ static void usage(void)
 		"  --midway FILE              after half the runs, write the result lines to FILE\n"
 		"  --resume FILE              then go on once FILE exists (60 s at most)\n"
 		"  --xcr0-then Y0,Y1,...      at midway, vCPU i sets XCR0 = Y_i (KVM_SET_XCRS)\n"
+		"  --rate N                   after its runs (reported with --ready), each vCPU goes\n"
+		"                             on at N KVM_RUNs a second, paced, until killed\n"
 		"  Values take C syntax (0x7); result lines then carry xcr0= (KVM_GET_XCRS),\n"
 		"  cpuid_xcr0= and supported= (cpuid_xcr0 & KVM_GET_SUPPORTED_CPUID's 0xD.0), and\n"
 		"  kvm_supported= (the bits KVM_SET_XCRS accepts: KVM's guest_supported_xcr0)\n");
@@ -218,6 +223,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->n_cpuid = parse_u64s(argv[++i], o->cpuid_xcr0);
 		else if (!strcmp(a, "--xcr0"))
 			o->n_xcr0 = parse_u64s(argv[++i], o->xcr0);
+		else if (!strcmp(a, "--rate"))
+			o->rate = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--xcr0-then"))
 			o->n_then = parse_u64s(argv[++i], o->xcr0_then);
 		else
@@ -231,7 +238,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    !o->midway != !o->resume || (o->n_then && !o->midway))
 		usage();
 	if ((o->name && (!o->name[0] || !strcmp(o->name, "guest="))) ||
-	    o->nr_vcpus < 1 || (o->ready && !o->ready[0]))
+	    o->nr_vcpus < 1 || (o->ready && !o->ready[0]) || o->rate > 1000000)
 		usage();
 	if (!o->vcpu_name)
 		o->vcpu_name = "CPU %d/KVM";
@@ -450,6 +457,28 @@ static void midway_wait(struct vcpu *v)
 		vcpu_set_xcr0(v, v->xcr0_then);
 }
 
+/* --rate: KVM_RUNs paced on absolute deadlines, so a late wakeup does not lower the rate. */
+static void __attribute__((noreturn)) vcpu_paced(struct vcpu *v)
+{
+	struct timespec next;
+	long step = 1000000000L / (long)v->rate;
+	unsigned long long n = v->runs;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (;; n++) {
+		next.tv_nsec += step;
+		while (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
+		if (ioctl(v->fd, KVM_RUN, 0) != 0)
+			die("vcpu %d: KVM_RUN #%llu", v->id, n);
+		vcpu_check_exit(v, n);
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -471,6 +500,14 @@ static void *vcpu_thread(void *arg)
 		vcpu_check_exit(v, n);
 	}
 
+	if (v->rate) {
+		/* counted as done for the report, then paced runs until the process exits */
+		pthread_mutex_lock(&v->hold->lock);
+		v->hold->done++;
+		pthread_cond_broadcast(&v->hold->cond);
+		pthread_mutex_unlock(&v->hold->lock);
+		vcpu_paced(v);
+	}
 	if (v->hold->enabled)
 		hold_wait(v->hold);
 	return NULL;
@@ -481,7 +518,7 @@ static void wait_vcpus_done(struct vcpu *vcpus, int nr, struct hold *h)
 {
 	int i;
 
-	if (!h->enabled) {
+	if (!h->enabled && !vcpus[0].rate) {
 		for (i = 0; i < nr; i++) {
 			errno = pthread_join(vcpus[i].thread, NULL);
 			if (errno)
@@ -499,8 +536,8 @@ static void release_vcpus(struct vcpu *vcpus, int nr, struct hold *h)
 {
 	int i;
 
-	if (!h->enabled)
-		return;
+	if (!h->enabled || vcpus[0].rate)
+		return;	/* paced vCPUs end with the process */
 	pthread_mutex_lock(&h->lock);
 	h->release = true;
 	pthread_cond_broadcast(&h->cond);
@@ -729,6 +766,7 @@ int main(int argc, char **argv)
 		vcpus[i].hold = &hold;
 		vcpus[i].name_fmt = o.vcpu_name;
 		vcpus[i].half = o.midway ? o.runs[i] / 2 : ULLONG_MAX;
+		vcpus[i].rate = o.rate;
 		vcpu_create(vm, &vcpus[i]);
 		if (o.n_cpuid) {
 			vcpus[i].cpuid_xcr0 = o.cpuid_xcr0[i];
