@@ -26,6 +26,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop \
 	       $(BUILD)/tests/sigloop32 $(BUILD)/tests/sigbad $(BUILD)/tests/avxspin $(BUILD)/tests/threadexit $(BUILD)/tests/xcompperm \
+	       $(BUILD)/tests/noipv6.so \
 	       $(BUILD)/tests/notify_recv $(BUILD)/tests/fake_machined \
 	       $(BUILD)/fpu_bench
 
@@ -74,6 +75,9 @@ $(BUILD)/tests/%: tests/workloads/%.c | $(BUILD)/tests
 # An ia32 build: its sigreturns are the compat syscall 173.
 $(BUILD)/tests/sigloop32: tests/workloads/sigloop.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) -m32 $< -o $@
+
+$(BUILD)/tests/noipv6.so: tests/workloads/noipv6.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) -shared -fPIC $< -o $@ -ldl
 
 $(BUILD)/tests/fake_machined: tests/workloads/fake_machined.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $< -o $@ -lsystemd

@@ -109,25 +109,7 @@ out=$($E --check-config --config.file="$ROOT/config/fpu_exporter.yaml" 2>&1) ||
 
 # ":port" on a kernel without IPv6 (ipv6.disable=1: socket(AF_INET6) fails with EAFNOSUPPORT, as a
 # preloaded shim makes it here): IPv4 alone. In a fresh network namespace, whose only interface is lo.
-cat >"$WORK/noipv6.c" <<'C'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <sys/socket.h>
-int socket(int domain, int type, int protocol)
-{
-	static int (*real)(int, int, int);
-
-	if (domain == AF_INET6) {
-		errno = EAFNOSUPPORT;
-		return -1;
-	}
-	if (!real)
-		real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
-	return real(domain, type, protocol);
-}
-C
-gcc -shared -fPIC -o "$WORK/noipv6.so" "$WORK/noipv6.c" -ldl || fail "building the no-IPv6 shim"
+[ -f "$BUILD/tests/noipv6.so" ] || fail "$BUILD/tests/noipv6.so is missing (make tools)"
 port=$(free_port)
 out=$(unshare --net sh -c '
 	ip link set lo up
@@ -137,6 +119,6 @@ out=$(unshare --net sh -c '
 		sleep 0.1
 	done
 	echo "$code $(ss -ltnH "sport = :$3" | awk "{ print \$4 }")"
-	kill $!; wait $!' sh "$WORK/noipv6.so" "$E" "$port" "$WORK/noipv6.log")
+	kill $!; wait $!' sh "$BUILD/tests/noipv6.so" "$E" "$port" "$WORK/noipv6.log")
 [ "$out" = "200 0.0.0.0:$port" ] || fail "\":port\" without IPv6: $out ($(cat "$WORK/noipv6.log"))"
 note "ok: \":port\" without IPv6 listens on 0.0.0.0:$port (in a private network namespace)"

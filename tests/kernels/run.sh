@@ -10,7 +10,7 @@ KERNELS=${FPU_KERNELS:-bullseye bookworm bookworm-backports}
 . "$ROOT/tests/kernels/images.sh"
 
 [ "$(id -u)" = 0 ] || { echo "test-kernels: needs root (debootstrap, mkfs, chroot)" >&2; exit 1; }
-for f in fpu_exporter tests/sigloop tests/sigbad tests/testvmm; do
+for f in fpu_exporter tests/sigloop tests/sigbad tests/testvmm tests/noipv6.so; do
 	[ -x "$BUILD/$f" ] || { echo "test-kernels: $BUILD/$f missing: make all tools first" >&2; exit 1; }
 done
 for c in qemu-system-x86_64 mkfs.ext4 promtool; do
@@ -23,7 +23,8 @@ trap 'rm -rf "$WORK"' EXIT
 # The tools disk: the host-built binaries and the scripts, laid out like the repository.
 mkdir -p "$WORK/tools/build/tests" "$WORK/tools/tests" "$WORK/tools/config"
 cp "$BUILD/fpu_exporter" "$WORK/tools/build/"
-cp "$BUILD/tests/sigloop" "$BUILD/tests/sigbad" "$BUILD/tests/testvmm" "$WORK/tools/build/tests/"
+cp "$BUILD/tests/sigloop" "$BUILD/tests/sigbad" "$BUILD/tests/testvmm" "$BUILD/tests/noipv6.so" \
+	"$WORK/tools/build/tests/"
 cp -r "$ROOT/tests/e2e" "$ROOT/tests/kernels" "$WORK/tools/tests/"
 cp "$ROOT/config/fpu_exporter.yaml" "$WORK/tools/config/"
 mkfs.ext4 -q -F -L fputools -d "$WORK/tools" "$WORK/tools.img" 64M >/dev/null || { echo "test-kernels: mkfs of the tools disk failed" >&2; exit 1; }
