@@ -77,7 +77,7 @@ struct opts {
 	bool hold_threads;
 	unsigned long rate;
 	int nr_vcpus;
-	unsigned long long runs[MAX_VCPUS];
+	uint64_t runs[MAX_VCPUS];
 	int n_cpuid, n_xcr0, n_then;
 	uint64_t cpuid_xcr0[MAX_VCPUS];
 	uint64_t xcr0[MAX_VCPUS];
@@ -142,7 +142,8 @@ fatal(const char *fmt, ...)
 	exit(1);
 }
 
-static int parse_runs(const char *arg, unsigned long long *runs)
+/* "V0,V1,...": decimal (base 10) or in C syntax (base 0: 0x7, 7); returns the count, or -1. */
+static int parse_list(const char *arg, uint64_t *v, int base)
 {
 	const char *p = arg;
 	int n = 0;
@@ -153,30 +154,7 @@ static int parse_runs(const char *arg, unsigned long long *runs)
 		if (n == MAX_VCPUS || *p < '0' || *p > '9')
 			return -1;
 		errno = 0;
-		runs[n++] = strtoull(p, &end, 10);
-		if (errno)
-			return -1;
-		if (*end == '\0')
-			return n;
-		if (*end != ',')
-			return -1;
-		p = end + 1;
-	}
-}
-
-/* "V0,V1,...", each in C syntax (0x7, 7); returns the count, or -1. */
-static int parse_u64s(const char *arg, uint64_t *v)
-{
-	const char *p = arg;
-	int n = 0;
-
-	for (;;) {
-		char *end;
-
-		if (n == MAX_VCPUS || *p < '0' || *p > '9')
-			return -1;
-		errno = 0;
-		v[n++] = strtoull(p, &end, 0);
+		v[n++] = strtoull(p, &end, base);
 		if (errno)
 			return -1;
 		if (*end == '\0')
@@ -212,7 +190,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		else if (!strcmp(a, "--id") || !strcmp(a, "-uuid"))
 			i++;
 		else if (!strcmp(a, "--runs"))
-			o->nr_vcpus = parse_runs(argv[++i], o->runs);
+			o->nr_vcpus = parse_list(argv[++i], o->runs, 10);
 		else if (!strcmp(a, "--ready"))
 			o->ready = argv[++i];
 		else if (!strcmp(a, "--midway"))
@@ -220,13 +198,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		else if (!strcmp(a, "--resume"))
 			o->resume = argv[++i];
 		else if (!strcmp(a, "--cpuid-xcr0"))
-			o->n_cpuid = parse_u64s(argv[++i], o->cpuid_xcr0);
+			o->n_cpuid = parse_list(argv[++i], o->cpuid_xcr0, 0);
 		else if (!strcmp(a, "--xcr0"))
-			o->n_xcr0 = parse_u64s(argv[++i], o->xcr0);
+			o->n_xcr0 = parse_list(argv[++i], o->xcr0, 0);
 		else if (!strcmp(a, "--rate"))
 			o->rate = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--xcr0-then"))
-			o->n_then = parse_u64s(argv[++i], o->xcr0_then);
+			o->n_then = parse_list(argv[++i], o->xcr0_then, 0);
 		else
 			usage();
 	}
