@@ -339,16 +339,6 @@ void expo_sample_u64(struct buf *b, const struct family *f, const char *labels, 
 	buf_append(b, "\n", 1);
 }
 
-void expo_sample(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
-		 double value)
-{
-	buf_append(b, f->name, strlen(f->name));
-	buf_append(b, labels, labels_len);
-	buf_append(b, " ", 1);
-	render_double(b, value);
-	buf_append(b, "\n", 1);
-}
-
 void expo_add(struct buf *b, const struct family *f, double value, size_t nlabels,
 	      const struct label *labels)
 {

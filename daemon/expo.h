@@ -58,8 +58,6 @@ void expo_family_header(struct buf *b, const struct family *f, enum expo_format 
 /* One sample line: name, rendered labels ("" for none), value. */
 void expo_sample_u64(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
 		     uint64_t value);
-void expo_sample(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
-		 double value);
 /* A whole sample from label pairs: for the self-metrics, rendered straight from their source. */
 void expo_add(struct buf *b, const struct family *f, double value, size_t nlabels,
 	      const struct label *labels);

@@ -106,7 +106,7 @@ COUNTER(f_series_overflow, "fpu_exporter_series_overflow_total",
 	"Series not made because series.max_per_family was reached: counters went to the family's "
 	"overflow series, info series were dropped.");
 GAUGE(f_series_folded, "fpu_exporter_series_folded",
-	"Sources (cgroups, threads) whose counts go to an overflow series (series.max_per_family).");
+	"Counters (per cgroup, thread or VM) that go to an overflow series now (series.max_per_family).");
 GAUGE(f_scrape_duration, "fpu_exporter_scrape_duration_seconds",
 	"Time this scrape took to read the maps, update the model and render the data series.");
 COUNTER(f_scrapes, "fpu_exporter_scrapes_total",
@@ -153,7 +153,8 @@ struct source {
 	unsigned int seen;	/* the collection that last read it */
 	unsigned int gen;	/* configuration generation of the mapping */
 	unsigned int name_gen;	/* guest: its naming generation at mapping */
-	unsigned int unknown_scan;	/* cgroup unknown since this scan generation */
+	unsigned int unknown_scan;	/* cgroup: the scan generation when it was first unknown */
+	unsigned int tried_scan;	/* cgroup: the generation of its last lookup, one rescan each */
 	time_t unknown_since;
 	struct owner *owner;
 	const char *label;	/* the cgroup label, in the owner's key */
@@ -532,25 +533,26 @@ static int cg_map(struct source *s, const char *path)
 static enum cg_state cg_resolve(struct source *s, const void *key, int fd, time_t now)
 {
 	const char *path;
-	unsigned int scan = cgroups_scan_generation();
-	enum cg_state st = cgroups_lookup(s->k1, !s->unknown_since || s->unknown_scan != scan, &path);
+	enum cg_state st = cgroups_lookup(s->k1, !s->unknown_since ||
+					  s->tried_scan != cgroups_scan_generation(), &path);
 
 	if (st == CG_UNKNOWN) {
 		if (!s->unknown_since) {
 			s->unknown_since = now;
-			s->unknown_scan = scan;
-		} else if (now - s->unknown_since >= m.grace && cgroups_scan_generation() != s->unknown_scan) {
+			s->unknown_scan = cgroups_scan_generation();
+		} else if (now - s->unknown_since >= m.grace &&
+			   cgroups_scan_generation() != s->unknown_scan) {
 			map_delete(fd, key);
 			m.unnamed++;
 			s->seen = m.sync - 1;	/* swept */
 		}
-		s->unknown_scan = cgroups_scan_generation();
+		s->tried_scan = cgroups_scan_generation();
 		return st;
 	}
 	s->unknown_since = 0;
-	if (!s->mapped || s->gen != m.gen)
-		if (s->gen != m.gen || !s->owner)
-			cg_map(s, path);
+	/* a cgroup's path never changes: its labels change only with the configuration */
+	if (s->gen != m.gen)
+		cg_map(s, path);
 	if (s->owner && st == CG_ALIVE)
 		model_owner_alive(m.model, s->owner, now);
 	return st;
@@ -958,7 +960,6 @@ static void render_self(struct buf *b, enum expo_format format)
 	const struct probe_status *st;
 	int n = probes_status(&st);
 	struct model_stats ms;
-	size_t folded = 0;
 
 	expo_family_header(b, &f_build_info, format);
 	{
@@ -1003,19 +1004,12 @@ static void render_self(struct buf *b, enum expo_format format)
 	expo_family_header(b, &f_proc_errors, format);
 	expo_add(b, &f_proc_errors, (double)m.proc_errors, 0, NULL);
 	model_stats(m.model, &ms);
-	for (size_t i = 0; i < m.nbuckets; i++)
-		for (struct source *s = m.buckets[i]; s; s = s->next)
-			for (unsigned int j = 0; j < s->nslots; j++)
-				if (s->slots[j] && model_is_overflow(s->slots[j])) {
-					folded++;
-					break;
-				}
 	expo_family_header(b, &f_series, format);
 	expo_add(b, &f_series, (double)ms.series, 0, NULL);
 	expo_family_header(b, &f_series_overflow, format);
 	expo_add(b, &f_series_overflow, (double)ms.overflowed, 0, NULL);
 	expo_family_header(b, &f_series_folded, format);
-	expo_add(b, &f_series_folded, (double)folded, 0, NULL);
+	expo_add(b, &f_series_folded, (double)ms.folded, 0, NULL);
 	expo_family_header(b, &f_scrape_duration, format);
 	expo_add(b, &f_scrape_duration, m.last_duration, 0, NULL);
 	expo_family_header(b, &f_scrapes, format);

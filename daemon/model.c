@@ -282,16 +282,6 @@ void model_add(struct series *s, uint64_t delta)
 	s->value += delta;
 }
 
-uint64_t model_value(const struct series *s)
-{
-	return s->value;
-}
-
-int model_is_overflow(const struct series *s)
-{
-	return !s->owner;
-}
-
 const char *model_owner_key(const struct owner *o)
 {
 	return o->key;
@@ -358,6 +348,10 @@ void model_stats(const struct model *m, struct model_stats *st)
 	st->series = m->series.n;
 	st->owners = m->owners.n;
 	st->overflowed = m->overflowed;
+	st->folded = 0;
+	for (size_t i = 0; i < m->nfams; i++)
+		if (m->fams[i].overflow)	/* less the family's own reference */
+			st->folded += m->fams[i].overflow->refs - 1;
 }
 
 void model_free(struct model *m)

@@ -41,9 +41,6 @@ struct series *model_series(struct model *m, const struct family *f, struct owne
 			    size_t nlabels, const struct label *labels);
 void model_series_put(struct model *m, struct series *s);
 void model_add(struct series *s, uint64_t delta);
-uint64_t model_value(const struct series *s);
-/* Is this a family's overflow series? */
-int model_is_overflow(const struct series *s);
 
 /* Drops series no one holds whose owner has been dead for its grace period. */
 void model_prune(struct model *m, time_t now);
@@ -58,6 +55,7 @@ struct model_stats {
 	size_t series;		/* live series, overflow series included */
 	size_t owners;
 	uint64_t overflowed;	/* series lookups sent to overflow or refused since start */
+	size_t folded;		/* references held now to overflow series */
 };
 void model_stats(const struct model *m, struct model_stats *st);
 
