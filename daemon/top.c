@@ -489,9 +489,13 @@ static int top_vcpu_cmp(const void *a, const void *b)
 static void top_sort(struct top_snap *s)
 {
 	top_sort_col = top.view == 0 ? top_vm_sorts[top.sort % 3] : top_cg_sorts[top.sort % 3];
-	qsort(s->vms.v, s->vms.n, sizeof(*s->vms.v), top_cmp);
-	qsort(s->cgroups.v, s->cgroups.n, sizeof(*s->cgroups.v), top_cmp);
-	qsort(s->vcpus.v, s->vcpus.n, sizeof(*s->vcpus.v), top_vcpu_cmp);
+	/* an empty table has no array: qsort() is not to be given NULL */
+	if (s->vms.n)
+		qsort(s->vms.v, s->vms.n, sizeof(*s->vms.v), top_cmp);
+	if (s->cgroups.n)
+		qsort(s->cgroups.v, s->cgroups.n, sizeof(*s->cgroups.v), top_cmp);
+	if (s->vcpus.n)
+		qsort(s->vcpus.v, s->vcpus.n, sizeof(*s->vcpus.v), top_vcpu_cmp);
 	top_reindex(&s->vms);
 	top_reindex(&s->cgroups);
 	top_reindex(&s->vcpus);

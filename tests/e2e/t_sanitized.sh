@@ -8,6 +8,11 @@ export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 printf 'cgroups:\n  grace_period: 1s\n' >"$WORK/fast.yaml"
 start_daemon --config.file="$WORK/fast.yaml"
 
+# before any VM: top's tables are empty (qsort() was once given their NULL arrays)
+"$EXPORTER" top --json -d 0.5 --web.listen-address=127.0.0.1:$PORT >"$WORK/top.json" 2>"$WORK/top.err" &&
+	jq -e '.vms == []' "$WORK/top.json" >/dev/null ||
+	{ cat "$WORK/top.err" >&2; fail "top --json (sanitized) with no VM"; }
+
 for round in 1 2 3; do
 	make_cgroup "churn$round"
 	cg=$CG
