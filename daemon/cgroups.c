@@ -13,23 +13,25 @@
 #include <unistd.h>
 
 #include "cgroups.h"
+#include "chain.h"
 #include "log.h"
 
 struct cg_entry {
+	struct cg_entry *next;	/* first: chain.h */
 	uint64_t id;
 	char *path;		/* relative to the root: "/" or "/a/b" */
 	time_t gone_since;	/* 0 while it exists */
 	unsigned int scan;	/* generation of the last scan that saw it */
-	struct cg_entry *next;
 };
 
-#define CG_BUCKETS	4096
+#define CG_BUCKETS_MIN	4096
 #define CG_MAX_LEVELS	64	/* of removed ancestors named from rmdir records */
 
 static struct {
 	char root[PATH_MAX];
 	uint64_t root_id;
-	struct cg_entry *buckets[CG_BUCKETS];
+	struct cg_entry **buckets;	/* nbuckets, a power of two, at most two entries each on average */
+	size_t nbuckets, n;
 	unsigned int scan;	/* generation of the last complete scan */
 	int may_rescan;		/* one rescan per collection */
 	time_t last_scan;
@@ -38,9 +40,26 @@ static struct {
 	int (*removed_lookup)(uint64_t id, uint64_t *parent, char *name, size_t size);
 } cg;
 
+static size_t bucket_index(uint64_t id, size_t nbuckets)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (nbuckets - 1);
+}
+
+static size_t entry_index(const void *e, size_t nb)
+{
+	return bucket_index(((const struct cg_entry *)e)->id, nb);
+}
+
+static void table_resize(size_t nb)
+{
+	chain_rehash((void ***)&cg.buckets, &cg.nbuckets, nb, entry_index);
+}
+
 static struct cg_entry **bucket_of(uint64_t id)
 {
-	return &cg.buckets[(id * 0x9e3779b97f4a7c15ull) >> 52];
+	if (!cg.nbuckets)
+		table_resize(CG_BUCKETS_MIN);
+	return &cg.buckets[bucket_index(id, cg.nbuckets)];
 }
 
 static struct cg_entry *entry_get(uint64_t id, int create)
@@ -52,10 +71,15 @@ static struct cg_entry *entry_get(uint64_t id, int create)
 			return e;
 	if (!create)
 		return NULL;
+	if (cg.n >= 2 * cg.nbuckets) {	/* two a bucket */
+		table_resize(cg.nbuckets * 2);
+		b = bucket_of(id);
+	}
 	e = xcalloc(1, sizeof(*e));
 	e->id = id;
 	e->next = *b;
 	*b = e;
+	cg.n++;
 	return e;
 }
 
@@ -107,7 +131,7 @@ int cgroups_init(const char *root)
 
 void cgroups_fini(void)
 {
-	for (size_t i = 0; i < CG_BUCKETS; i++) {
+	for (size_t i = 0; i < cg.nbuckets; i++) {
 		struct cg_entry *e = cg.buckets[i], *next;
 
 		for (; e; e = next) {
@@ -115,8 +139,10 @@ void cgroups_fini(void)
 			free(e->path);
 			free(e);
 		}
-		cg.buckets[i] = NULL;
 	}
+	free(cg.buckets);
+	cg.buckets = NULL;
+	cg.nbuckets = cg.n = 0;
 }
 
 const char *cgroups_root(void)
@@ -211,7 +237,7 @@ static void rescan(void)
 	if (partial)
 		return;	/* what it saw is recorded; what it did not see is not proven gone */
 	cg.scan = scan;
-	for (size_t i = 0; i < CG_BUCKETS; i++)
+	for (size_t i = 0; i < cg.nbuckets; i++)
 		for (struct cg_entry *e = cg.buckets[i]; e; e = e->next)
 			if (e->scan != cg.scan && !e->gone_since)
 				e->gone_since = now;
@@ -289,7 +315,7 @@ int cgroups_gone_for(uint64_t id, time_t now, time_t grace)
 
 void cgroups_expire(time_t now, time_t grace)
 {
-	for (size_t i = 0; i < CG_BUCKETS; i++) {
+	for (size_t i = 0; i < cg.nbuckets; i++) {
 		struct cg_entry **pp = &cg.buckets[i], *e;
 
 		while ((e = *pp)) {
@@ -297,6 +323,7 @@ void cgroups_expire(time_t now, time_t grace)
 				*pp = e->next;
 				free(e->path);
 				free(e);
+				cg.n--;
 			} else {
 				pp = &e->next;
 			}

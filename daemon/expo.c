@@ -1,5 +1,7 @@
 /* expo.c: Prometheus text formats: escaping, UTF-8 repair, family headers and sample lines. */
 #include <math.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <zlib.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,9 +11,27 @@
 #include "expo.h"
 #include "log.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
+#define PREFAULT_MIN (1024 * 1024)
+
+/*
+ * Faults in the pages of [p, p + n) in one call: a scrape's text fills a
+ * fresh buffer of megabytes, and a fault a page costs more than the copy.
+ * Older kernels refuse it (EINVAL); the pages then fault in as they are written.
+ */
+static void prefault(char *p, size_t n)
+{
+	uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, end = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+
+	if (end > start)
+		madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+}
+
 void buf_reserve(struct buf *b, size_t extra)
 {
-	size_t need;
+	size_t need, old;
 
 	if (b->flush && b->len && b->len + extra + 1 > b->flush_at)
 		b->flush(b);
@@ -19,10 +39,13 @@ void buf_reserve(struct buf *b, size_t extra)
 
 	if (need <= b->cap)
 		return;
+	old = b->cap;
 	b->cap = b->cap ? b->cap : 4096;
 	while (b->cap < need)
 		b->cap *= 2;
 	b->data = xrealloc(b->data, b->cap);
+	if (b->cap >= PREFAULT_MIN)
+		prefault(b->data + old, b->cap - old);
 }
 
 void buf_reset(struct buf *b)
@@ -293,16 +316,25 @@ void expo_family_header(struct buf *b, const struct family *f, enum expo_format 
 		buf_append(b, " gauge\n", 7);
 }
 
-static void render_u64(struct buf *b, uint64_t v)
+/* Writes v in decimal at out (at most 20 bytes, no NUL); returns the length. */
+static size_t u64_digits(char *out, uint64_t v)
 {
-	char tmp[24];
+	char tmp[20];
 	size_t i = sizeof(tmp);
 
 	do {
 		tmp[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	buf_append(b, tmp + i, sizeof(tmp) - i);
+	memcpy(out, tmp + i, sizeof(tmp) - i);
+	return sizeof(tmp) - i;
+}
+
+static void render_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20];
+
+	buf_append(b, tmp, u64_digits(tmp, v));
 }
 
 static void render_double(struct buf *b, double v)
@@ -328,15 +360,24 @@ static void render_double(struct buf *b, double v)
 	}
 }
 
-void expo_sample_u64(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
-		     uint64_t value)
+void expo_sample_u64(struct buf *b, const char *name, size_t name_len, const char *prefix,
+		     size_t prefix_len, const char *labels, size_t labels_len, uint64_t value)
 {
-	buf_reserve(b, strlen(f->name) + labels_len + 24);
-	buf_append(b, f->name, strlen(f->name));
-	buf_append(b, labels, labels_len);
-	buf_append(b, " ", 1);
-	render_u64(b, value);
-	buf_append(b, "\n", 1);
+	char *p;
+
+	buf_reserve(b, name_len + prefix_len + labels_len + 23);
+	p = b->data + b->len;
+	memcpy(p, name, name_len);
+	p += name_len;
+	memcpy(p, prefix, prefix_len);
+	p += prefix_len;
+	memcpy(p, labels, labels_len);
+	p += labels_len;
+	*p++ = ' ';
+	p += u64_digits(p, value);
+	*p++ = '\n';
+	*p = '\0';
+	b->len = (size_t)(p - b->data);
 }
 
 void expo_add(struct buf *b, const struct family *f, double value, size_t nlabels,

@@ -55,9 +55,12 @@ enum expo_format {
 void expo_labels(struct buf *b, size_t nlabels, const struct label *labels);
 /* "# HELP" and "# TYPE" of a family. */
 void expo_family_header(struct buf *b, const struct family *f, enum expo_format format);
-/* One sample line: name, rendered labels ("" for none), value. */
-void expo_sample_u64(struct buf *b, const struct family *f, const char *labels, size_t labels_len,
-		     uint64_t value);
+/*
+ * One sample line: the name, then rendered labels in two pieces (prefix, as
+ * {a="x", and the rest, as ,b="y"}; either may be empty), then the value.
+ */
+void expo_sample_u64(struct buf *b, const char *name, size_t name_len, const char *prefix,
+		     size_t prefix_len, const char *labels, size_t labels_len, uint64_t value);
 /* A whole sample from label pairs: for the self-metrics, rendered straight from their source. */
 void expo_add(struct buf *b, const struct family *f, double value, size_t nlabels,
 	      const struct label *labels);

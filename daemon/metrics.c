@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "cgroups.h"
+#include "chain.h"
 #include "expo.h"
 #include "fpu_exporter.h"
 #include "guests.h"
@@ -129,15 +130,19 @@ static const struct family *const data_families[] = {
 #define PKRU_BIT 9
 
 /*
- * What a source is: one BPF map entry (or one VM, for its info series),
- * with the counts last read from it and the series it adds to.
+ * What a source is: a BPF map entry (a cgroup's: its entries in cgroup_hot
+ * and cgroup_rare; or one VM, for its info series), with the counts last
+ * read from it and the series it adds to.
  */
-enum src_kind { SRC_CG_HOT, SRC_CG_RARE, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST, SRC_XCR0,
-		SRC_CG_XCOMP };
+enum src_kind { SRC_CG, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST, SRC_XCR0, SRC_CG_XCOMP };
+
+/* The maps a source is read from, each once a collection (read_maps). */
+#define READ_HOT	1
+#define READ_RARE	2
 
 /* Slot layout per kind: the counters first (by their index in the map value), then the rest. */
-#define CG_INFO_SLOT(kind)	((kind) == SRC_CG_HOT ? HOT__COUNT : (kind) == SRC_CG_RARE ? RARE__COUNT : \
-				 (kind) == SRC_CG_XCOMP ? 1 : 2)
+#define CG_RARE_FIRST	HOT__COUNT	/* SRC_CG: cgroup_hot's counters, then cgroup_rare's, then info */
+#define CG_INFO_SLOT(kind)	((kind) == SRC_CG ? HOT__COUNT + RARE__COUNT : (kind) == SRC_CG_XCOMP ? 1 : 2)
 #define XS_SAVES	0	/* SRC_CG_XSTATE: fpu_xstate_saves_total */
 #define XS_DEACT	1	/* fpu_regs_deactivated_total */
 #define XS_COMPONENTS	3	/* after the info slot: one per component */
@@ -148,22 +153,28 @@ enum src_kind { SRC_CG_HOT, SRC_CG_RARE, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTA
 struct source {
 	struct source *next;
 	uint64_t k1, k2;
-	unsigned char kind;
-	unsigned char mapped;	/* slots are for the current mapping */
+	struct owner *owner;
+	char *ident;		/* SRC_VCPU: "domain/vcpu", SRC_XCR0: its values, when last mapped */
 	unsigned int seen;	/* the collection that last read it */
 	unsigned int gen;	/* configuration generation of the mapping */
 	unsigned int name_gen;	/* guest: its naming generation at mapping */
 	unsigned int unknown_scan;	/* cgroup: the scan generation when it was first unknown */
 	unsigned int tried_scan;	/* cgroup: the generation of its last lookup, one rescan each */
-	time_t unknown_since;
-	struct owner *owner;
-	const char *label;	/* the cgroup label, in the owner's key */
-	char *vcpu;		/* SRC_VCPU: its vcpu label */
-	char *ident;		/* SRC_VCPU: domain/vcpu it was last mapped under */
-	uint64_t prev[RARE__COUNT];
-	unsigned int nslots;
-	struct series **slots;
+	unsigned int alive_scan;	/* cgroup: 1 + the scan generation it was last found alive in */
+	uint32_t unknown_since;	/* cgroup: when it was first unknown (time_t, truncated) */
+	unsigned char kind;
+	unsigned char mapped;	/* slots are for the current mapping */
+	unsigned char ncounters, nslots;
+	unsigned char read_maps;	/* SRC_CG: READ_* of the maps read in collection seen */
+	/* ncounters counts last read, then nslots series: one allocation, sized by kind */
+	uint64_t prev[];
 };
+
+/* The series a source adds to, after its counts. */
+static struct series **src_slots(struct source *s)
+{
+	return (struct series **)&s->prev[s->ncounters];
+}
 
 #define SRC_BUCKETS_MIN 1024
 
@@ -177,8 +188,9 @@ static struct {
 	struct source **buckets;
 	size_t nbuckets, nsources;
 	/* one map's contents, read in batches */
-	void *keys, *vals;
-	uint64_t *sums;
+	void *keys;
+	uint64_t *vals;
+	uint64_t *sums;		/* the values summed over CPUs, in place of vals */
 	size_t cap;		/* entries, for the map being read */
 	size_t keys_bytes, vals_bytes;
 	int no_batch;
@@ -189,6 +201,7 @@ static struct {
 	unsigned long long scrapes[2];	/* by enum expo_format */
 	long ticks;
 	double last_duration;
+	size_t last_len;	/* of the last text held whole */
 } m;
 
 /* ---- the source table ---- */
@@ -201,40 +214,70 @@ static size_t src_bucket(unsigned char kind, uint64_t k1, uint64_t k2, size_t nb
 	return (size_t)(h * 0xbf58476d1ce4e5b9ull >> 20) & (nb - 1);
 }
 
-static void src_grow(void)
+static size_t src_index(const void *e, size_t nb)
 {
-	size_t nb = m.nbuckets ? m.nbuckets * 2 : SRC_BUCKETS_MIN;
-	struct source **b = xcalloc(nb, sizeof(*b));
+	const struct source *s = e;
 
-	for (size_t i = 0; i < m.nbuckets; i++) {
-		struct source *s = m.buckets[i], *next;
+	return src_bucket(s->kind, s->k1, s->k2, nb);
+}
 
-		for (; s; s = next) {
-			size_t j = src_bucket(s->kind, s->k1, s->k2, nb);
+static void src_resize(size_t nb)
+{
+	chain_rehash((void ***)&m.buckets, &m.nbuckets, nb, src_index);
+}
 
-			next = s->next;
-			s->next = b[j];
-			b[j] = s;
-		}
+static unsigned int popcount64(uint64_t x)
+{
+	return (unsigned int)__builtin_popcountll(x);
+}
+
+/* Counters and series of a source, fixed by its kind and key. */
+static void src_shape(unsigned char kind, uint64_t k2, unsigned int *ncounters, unsigned int *nslots)
+{
+	switch (kind) {
+	case SRC_CG:
+		*ncounters = HOT__COUNT + RARE__COUNT;
+		*nslots = HOT__COUNT + RARE__COUNT + 1;
+		break;
+	case SRC_CG_XSTATE:	/* saves, deactivations, info, components, enlarged */
+		*ncounters = 1;
+		*nslots = XS_COMPONENTS + popcount64(k2 & ~XSTATE_ENLARGED) + 1;
+		break;
+	case SRC_CG_XCOMP:	/* requests, info */
+		*ncounters = 1;
+		*nslots = 2;
+		break;
+	case SRC_VCPU:
+		*ncounters = 2;
+		*nslots = 2;
+		break;
+	case SRC_GUEST_XSTATE:
+		*ncounters = 1;
+		*nslots = 1 + popcount64(k2 & ~(1ull << PKRU_BIT));
+		break;
+	default:		/* SRC_GUEST, SRC_XCR0: one info series */
+		*ncounters = 0;
+		*nslots = 1;
 	}
-	free(m.buckets);
-	m.buckets = b;
-	m.nbuckets = nb;
 }
 
 static struct source *src_get(unsigned char kind, uint64_t k1, uint64_t k2)
 {
 	size_t i = src_bucket(kind, k1, k2, m.nbuckets);
+	unsigned int nc, ns;
 	struct source *s;
 
 	for (s = m.buckets[i]; s; s = s->next)
 		if (s->kind == kind && s->k1 == k1 && s->k2 == k2)
 			return s;
-	if (m.nsources >= m.nbuckets) {
-		src_grow();
+	if (m.nsources >= 2 * m.nbuckets) {	/* two a bucket */
+		src_resize(m.nbuckets ? m.nbuckets * 2 : SRC_BUCKETS_MIN);
 		i = src_bucket(kind, k1, k2, m.nbuckets);
 	}
-	s = xcalloc(1, sizeof(*s));
+	src_shape(kind, k2, &nc, &ns);
+	s = xcalloc(1, sizeof(*s) + nc * sizeof(s->prev[0]) + ns * sizeof(struct series *));
+	s->ncounters = (unsigned char)nc;
+	s->nslots = (unsigned char)ns;
 	s->kind = kind;
 	s->k1 = k1;
 	s->k2 = k2;
@@ -247,14 +290,14 @@ static struct source *src_get(unsigned char kind, uint64_t k1, uint64_t k2)
 /* Lets go of the series and owner: their counts stay where they were added. */
 static void src_unmap(struct source *s)
 {
-	for (unsigned int i = 0; i < s->nslots; i++)
-		model_series_put(m.model, s->slots[i]);
-	free(s->slots);
-	s->slots = NULL;
-	s->nslots = 0;
+	struct series **slots = src_slots(s);
+
+	for (unsigned int i = 0; i < s->nslots; i++) {
+		model_series_put(m.model, slots[i]);
+		slots[i] = NULL;
+	}
 	model_owner_put(m.model, s->owner);
 	s->owner = NULL;
-	s->label = NULL;
 	s->mapped = 0;
 }
 
@@ -264,20 +307,26 @@ static void src_unmap(struct source *s)
  * the same labels it goes on adding what it grew by.  The labels are the
  * owner's key, and for a vCPU thread its vcpu label too (ident).
  */
-static void src_map(struct source *s, const char *ident, struct owner *o, unsigned int nslots)
+static void src_map(struct source *s, const char *ident, struct owner *o)
 {
-	if (s->owner != o || (ident && (!s->ident || strcmp(s->ident, ident))))
-		memset(s->prev, 0, sizeof(s->prev));
-	if (ident && (!s->ident || strcmp(s->ident, ident))) {
+	int new_ident = ident && (!s->ident || strcmp(s->ident, ident));
+
+	if (s->owner != o || new_ident)
+		memset(s->prev, 0, s->ncounters * sizeof(s->prev[0]));
+	if (new_ident) {
 		free(s->ident);
 		s->ident = xstrdup(ident);
 	}
 	src_unmap(s);
 	s->owner = o;
-	s->nslots = nslots;
-	s->slots = xcalloc(nslots ? nslots : 1, sizeof(*s->slots));
 	s->mapped = 1;
 	s->gen = m.gen;
+}
+
+/* A cgroup source's label: its owner's key, less the kind letter. */
+static const char *src_label(const struct source *s)
+{
+	return model_owner_key(s->owner) + 1;
 }
 
 /* Frees sources the last collection did not read: their entries are gone. */
@@ -293,34 +342,13 @@ static void src_sweep(void)
 			}
 			*pp = s->next;
 			src_unmap(s);
-			free(s->vcpu);
 			free(s->ident);
 			free(s);
 			m.nsources--;
 		}
 	}
-	if (m.nbuckets > SRC_BUCKETS_MIN && m.nsources < m.nbuckets / 8) {
-		struct source **old = m.buckets;
-		size_t nb = m.nbuckets;
-
-		/* shrink: rehash into a table a quarter the size */
-		m.buckets = NULL;
-		m.nbuckets = nb / 8 < SRC_BUCKETS_MIN ? SRC_BUCKETS_MIN / 2 : nb / 8;
-		m.buckets = xcalloc(m.nbuckets, sizeof(*m.buckets));
-		for (size_t i = 0; i < nb; i++) {
-			struct source *s = old[i], *next;
-
-			for (; s; s = next) {
-				size_t j = src_bucket(s->kind, s->k1, s->k2, m.nbuckets);
-
-				next = s->next;
-				s->next = m.buckets[j];
-				m.buckets[j] = s;
-			}
-		}
-		free(old);
-		src_grow();
-	}
+	if (m.nbuckets > SRC_BUCKETS_MIN && m.nsources < m.nbuckets / 8)	/* a table a burst grew */
+		src_resize(m.nbuckets / 4 > SRC_BUCKETS_MIN ? m.nbuckets / 4 : SRC_BUCKETS_MIN);
 }
 
 /* Adds what a counter grew by since the last read to its series, made on first growth. */
@@ -328,14 +356,15 @@ static void add_delta(struct source *s, unsigned int counter, uint64_t cur,
 		      struct series *(*make)(struct source *, unsigned int))
 {
 	uint64_t d = cur >= s->prev[counter] ? cur - s->prev[counter] : cur;
+	struct series **slots = src_slots(s);
 
 	s->prev[counter] = cur;
-	if (!d || !s->mapped || counter >= s->nslots)
+	if (!d || !s->mapped)
 		return;
-	if (!s->slots[counter] && make)
-		s->slots[counter] = make(s, counter);
-	if (s->slots[counter])
-		model_add(s->slots[counter], d);
+	if (!slots[counter] && make)
+		slots[counter] = make(s, counter);
+	if (slots[counter])
+		model_add(slots[counter], d);
 }
 
 /* ---- reading maps ---- */
@@ -355,7 +384,7 @@ static void ensure_room(size_t n, size_t key_size, size_t words)
 	if (n * words * 8 > m.vals_bytes) {
 		m.vals_bytes = n * words * 8;
 		m.vals = xrealloc(m.vals, m.vals_bytes);
-		m.sums = xrealloc(m.sums, m.vals_bytes);
+		m.sums = m.vals;
 	}
 	m.cap = n;
 }
@@ -407,14 +436,20 @@ static size_t map_read(int fd, size_t key_size, size_t value_size, int percpu)
 			n--;	/* deleted meanwhile */
 	}
 sum:
-	for (size_t i = 0; i < n; i++) {
-		const uint64_t *v = (const uint64_t *)m.vals + i * words;
-		uint64_t *out = m.sums + i * nw;
+	/*
+	 * In place: entry i's sums land at or before its own values, over
+	 * entries already summed (or, for entry 0 and a shared map, on the
+	 * words just read).
+	 */
+	for (size_t i = 0; percpu && i < n; i++) {
+		const uint64_t *v = m.vals + i * words;
 
 		for (size_t w = 0; w < nw; w++) {
-			out[w] = 0;
-			for (size_t c = 0; c < (percpu ? (size_t)m.ncpus : 1); c++)
-				out[w] += v[c * nw + w];
+			uint64_t sum = 0;
+
+			for (size_t c = 0; c < (size_t)m.ncpus; c++)
+				sum += v[c * nw + w];
+			m.sums[i * nw + w] = sum;
 		}
 	}
 	return n;
@@ -431,32 +466,26 @@ static void map_delete(int fd, const void *key)
 static struct series *cg_series(struct source *s, const struct family *f, const char *k2,
 				const char *v2)
 {
-	struct label l[] = { { "cgroup", s->label }, { k2, v2 } };
+	struct label l[] = { { "cgroup", src_label(s) }, { k2, v2 } };
 
 	return model_series(m.model, f, s->owner, k2 ? 2 : 1, l);
 }
 
-static struct series *make_hot(struct source *s, unsigned int counter)
-{
-	return cg_series(s, counter == HOT_REGS_ACTIVATED ? &f_regs_activated : &f_regs_deactivated,
-			 NULL, NULL);
-}
-
-static struct series *make_rare(struct source *s, unsigned int counter)
+/* The series of an SRC_CG counter: guest saves are context-switch saves too. */
+static struct series *make_cg(struct source *s, unsigned int counter)
 {
 	switch (counter) {
-	case RARE_SIGNAL_FRAMES: return cg_series(s, &f_signal_frames, NULL, NULL);
-	case RARE_SIGRETURNS: return cg_series(s, &f_sigreturn_restores, NULL, NULL);
-	case RARE_SIGRETURN_BAD_MAGIC: return cg_series(s, &f_sigreturn_failures, "reason", "bad_magic");
-	case RARE_SIGRETURN_BAD_FRAME: return cg_series(s, &f_sigreturn_failures, "reason", "bad_frame");
-	case RARE_TASK_COPIES: return cg_series(s, &f_task_copies, NULL, NULL);
+	case HOT_REGS_ACTIVATED: return cg_series(s, &f_regs_activated, NULL, NULL);
+	case HOT_GUEST_SAVES: return cg_series(s, &f_regs_deactivated, NULL, NULL);
+	case CG_RARE_FIRST + RARE_SIGNAL_FRAMES: return cg_series(s, &f_signal_frames, NULL, NULL);
+	case CG_RARE_FIRST + RARE_SIGRETURNS: return cg_series(s, &f_sigreturn_restores, NULL, NULL);
+	case CG_RARE_FIRST + RARE_SIGRETURN_BAD_MAGIC:
+		return cg_series(s, &f_sigreturn_failures, "reason", "bad_magic");
+	case CG_RARE_FIRST + RARE_SIGRETURN_BAD_FRAME:
+		return cg_series(s, &f_sigreturn_failures, "reason", "bad_frame");
+	case CG_RARE_FIRST + RARE_TASK_COPIES: return cg_series(s, &f_task_copies, NULL, NULL);
 	default: return cg_series(s, &f_task_drops, NULL, NULL);
 	}
-}
-
-static unsigned int popcount64(uint64_t x)
-{
-	return (unsigned int)__builtin_popcountll(x);
 }
 
 /* Component series of an XSTATE_BV into slots[first...]. */
@@ -470,7 +499,7 @@ static void component_series(struct source *s, const struct family *f, const cha
 			continue;
 		struct label l[] = { { name, value }, { "component", xstate_component_name(bit, scratch) } };
 
-		s->slots[i++] = model_series(m.model, f, s->owner, 2, l);
+		src_slots(s)[i++] = model_series(m.model, f, s->owner, 2, l);
 	}
 }
 
@@ -479,48 +508,46 @@ static int cg_map(struct source *s, const char *path)
 {
 	char buf[PATH_MAX], key[PATH_MAX + 2];
 	const char *label = cgroups_label(m.filter, path, buf, sizeof(buf));
-	unsigned int info = CG_INFO_SLOT(s->kind), n;
+	struct series **slots = src_slots(s);
 	struct cgroup_desc d;
 	struct owner *o;
 
 	if (!label[0]) {	/* excluded */
-		src_map(s, NULL, NULL, 0);
+		src_map(s, NULL, NULL);
 		s->mapped = 0;
 		return -1;
 	}
 	snprintf(key, sizeof(key), "c%s", label);
-	o = model_owner(m.model, key, m.grace);
-	n = info + 1 + (s->kind == SRC_CG_XSTATE ? popcount64(s->k2 & ~XSTATE_ENLARGED) + 1 : 0);
-	src_map(s, NULL, o, n);
-	s->label = model_owner_key(o) + 1;
-	cgroups_describe(s->label, &d);
+	o = model_owner(m.model, key, m.grace, &(struct label){ "cgroup", label });
+	src_map(s, NULL, o);
+	cgroups_describe(label, &d);
 	{
-		struct label l[] = { { "cgroup", s->label }, { "unit", d.unit }, { "pod_uid", d.pod_uid },
+		struct label l[] = { { "cgroup", label }, { "unit", d.unit }, { "pod_uid", d.pod_uid },
 				     { "container_id", d.container_id } };
 
-		s->slots[info] = model_series(m.model, &f_cgroup_info, o, 4, l);
+		slots[CG_INFO_SLOT(s->kind)] = model_series(m.model, &f_cgroup_info, o, 4, l);
 	}
 	if (s->kind == SRC_CG_XSTATE) {
 		uint64_t bv = s->k2 & ~XSTATE_ENLARGED;
 		char xf[19];
 
 		xstate_format(bv, xf);
-		s->slots[XS_SAVES] = cg_series(s, &f_xstate_saves, "xfeatures", xf);
-		s->slots[XS_DEACT] = cg_series(s, &f_regs_deactivated, NULL, NULL);
-		component_series(s, &f_component_saves, "cgroup", s->label, bv, XS_COMPONENTS);
+		slots[XS_SAVES] = cg_series(s, &f_xstate_saves, "xfeatures", xf);
+		slots[XS_DEACT] = cg_series(s, &f_regs_deactivated, NULL, NULL);
+		component_series(s, &f_component_saves, "cgroup", label, bv, XS_COMPONENTS);
 		if (s->k2 & XSTATE_ENLARGED)
-			s->slots[n - 1] = cg_series(s, &f_xstate_enlarged_saves, NULL, NULL);
+			slots[s->nslots - 1] = cg_series(s, &f_xstate_enlarged_saves, NULL, NULL);
 	}
 	if (s->kind == SRC_CG_XCOMP) {
 		struct xcomp_request_key k = { .cgroup_id = s->k1 };
 		char scratch[8];
 
 		memcpy((char *)&k + sizeof(k.cgroup_id), &s->k2, sizeof(s->k2));
-		struct label l[] = { { "cgroup", s->label }, { "kind", k.guest ? "guest" : "process" },
+		struct label l[] = { { "cgroup", label }, { "kind", k.guest ? "guest" : "process" },
 				     { "feature", xstate_component_name(k.feature & 63, scratch) },
 				     { "result", k.refused ? "refused" : "granted" } };
 
-		s->slots[0] = model_series(m.model, &f_xcomp_requests, o, 4, l);
+		slots[0] = model_series(m.model, &f_xcomp_requests, o, 4, l);
 	}
 	return 0;
 }
@@ -533,14 +560,23 @@ static int cg_map(struct source *s, const char *path)
 static enum cg_state cg_resolve(struct source *s, const void *key, int fd, time_t now)
 {
 	const char *path;
-	enum cg_state st = cgroups_lookup(s->k1, !s->unknown_since ||
-					  s->tried_scan != cgroups_scan_generation(), &path);
+	enum cg_state st;
 
+	/*
+	 * Only a complete scan finds a cgroup gone: one alive since the last
+	 * one, under the same configuration, is alive still (no lookup).
+	 */
+	if (s->alive_scan == cgroups_scan_generation() + 1 && s->gen == m.gen) {
+		if (s->owner)
+			model_owner_alive(m.model, s->owner, now);
+		return CG_ALIVE;
+	}
+	st = cgroups_lookup(s->k1, !s->unknown_since || s->tried_scan != cgroups_scan_generation(), &path);
 	if (st == CG_UNKNOWN) {
 		if (!s->unknown_since) {
-			s->unknown_since = now;
+			s->unknown_since = (uint32_t)now;
 			s->unknown_scan = cgroups_scan_generation();
-		} else if (now - s->unknown_since >= m.grace &&
+		} else if ((uint32_t)now - s->unknown_since >= m.grace &&
 			   cgroups_scan_generation() != s->unknown_scan) {
 			map_delete(fd, key);
 			m.unnamed++;
@@ -550,6 +586,7 @@ static enum cg_state cg_resolve(struct source *s, const void *key, int fd, time_
 		return st;
 	}
 	s->unknown_since = 0;
+	s->alive_scan = st == CG_ALIVE ? cgroups_scan_generation() + 1 : 0;
 	/* a cgroup's path never changes: its labels change only with the configuration */
 	if (s->gen != m.gen)
 		cg_map(s, path);
@@ -567,25 +604,31 @@ static void cg_retire(struct source *s, enum cg_state st, const void *key, int f
 	}
 }
 
-/* One entry per cgroup holding n counters: cgroup_hot (per-CPU) and cgroup_rare (shared). */
-static void sync_cgroup_counts(enum map_id id, unsigned char kind, int fd, unsigned int n, int percpu,
-			       struct series *(*make)(struct source *, unsigned int), time_t now)
+/*
+ * The entries a cgroup has in cgroup_hot (per-CPU) and cgroup_rare (shared):
+ * n counters each, the source's counters from first on.
+ */
+static void sync_cgroup_counts(enum map_id id, unsigned char read, int fd, unsigned int first,
+			       unsigned int n, int percpu, time_t now)
 {
 	size_t entries = map_read(fd, sizeof(__u64), n * sizeof(__u64), percpu);
 	const __u64 *ids = m.keys;
 
 	m.maps[id].entries = entries;
 	for (size_t i = 0; i < entries; i++) {
-		struct source *s = src_get(kind, ids[i], 0);
+		struct source *s = src_get(SRC_CG, ids[i], 0);
 		enum cg_state st;
 
-		if (s->seen == m.sync)
+		if (s->seen != m.sync)
+			s->read_maps = 0;
+		else if (s->read_maps & read)
 			continue;	/* the key walk gave it twice */
 		s->seen = m.sync;
+		s->read_maps |= read;
 		if ((st = cg_resolve(s, &ids[i], fd, now)) == CG_UNKNOWN)
 			continue;
 		for (unsigned int c = 0; c < n; c++)
-			add_delta(s, c, m.sums[i * n + c], make);
+			add_delta(s, first + c, m.sums[i * n + c], make_cg);
 		cg_retire(s, st, &ids[i], fd, now);
 	}
 }
@@ -615,8 +658,8 @@ static void sync_cgroup_pairs(enum map_id id, unsigned char kind, int fd, int pe
 		s->prev[0] = m.sums[i];
 		if (d && s->mapped)
 			for (unsigned int j = 0; j < s->nslots; j++)
-				if (j != CG_INFO_SLOT(kind) && s->slots[j])
-					model_add(s->slots[j], d);
+				if (j != CG_INFO_SLOT(kind) && src_slots(s)[j])
+					model_add(src_slots(s)[j], d);
 		cg_retire(s, st, key, fd, now);
 	}
 }
@@ -627,7 +670,7 @@ static void sync_cgroup_pairs(enum map_id id, unsigned char kind, int fd, int pe
 static struct owner *guest_owner(const struct guest *g)
 {
 	char *key = xasprintf("g%d:%llu:%s", (int)g->pid, g->start_time, g->domain);
-	struct owner *o = model_owner(m.model, key, 0);
+	struct owner *o = model_owner(m.model, key, 0, NULL);
 
 	free(key);
 	return o;
@@ -647,18 +690,28 @@ static int guest_of(__u32 tgid, const struct guest **g)
 	return -1;
 }
 
-static void vcpu_map(struct source *s, const struct guest *g, const char *vcpu)
+/* A vCPU thread's vcpu label (never holds a '/'), from its ident; NULL before it was mapped. */
+static const char *src_vcpu(const struct source *s)
 {
-	struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu } };
-	char *ident = xasprintf("%s/%s", g->domain, vcpu);
+	const char *p = s->ident ? strrchr(s->ident, '/') : NULL;
 
-	src_map(s, ident, guest_owner(g), 2);
+	return p ? p + 1 : NULL;
+}
+
+static void vcpu_map(struct source *s, const struct guest *g, const char *vcpu_label)
+{
+	char vcpu[16], *ident;
+
+	snprintf(vcpu, sizeof(vcpu), "%s", vcpu_label);	/* it may be in the ident replaced here */
+	ident = xasprintf("%s/%s", g->domain, vcpu);
+	src_map(s, ident, guest_owner(g));
 	free(ident);
 	s->name_gen = g->name_gen;
-	s->slots[VCPU_LOADS] = model_series(m.model, &f_guest_loads, s->owner, 2, l);
-	s->slots[VCPU_RELOADS] = model_series(m.model, &f_guest_reloads, s->owner, 2, l);
-	free(s->vcpu);
-	s->vcpu = xstrdup(vcpu);
+
+	struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu } };
+
+	src_slots(s)[VCPU_LOADS] = model_series(m.model, &f_guest_loads, s->owner, 2, l);
+	src_slots(s)[VCPU_RELOADS] = model_series(m.model, &f_guest_reloads, s->owner, 2, l);
 }
 
 /*
@@ -688,8 +741,8 @@ static void sync_vcpu_xcr0(__u32 tid, const struct vcpu_thread *v, const struct 
 		struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu }, { "xcr0", xcr0 },
 				     { "supported", sup }, { "unsupported", unsup } };
 
-		src_map(s, key, model_owner(m.model, key, 0), 1);
-		s->slots[0] = model_series(m.model, &f_guest_xcr0_info, s->owner, 5, l);
+		src_map(s, key, model_owner(m.model, key, 0, NULL));
+		src_slots(s)[0] = model_series(m.model, &f_guest_xcr0_info, s->owner, 5, l);
 	}
 	model_owner_alive(m.model, s->owner, now);
 	free(key);
@@ -706,7 +759,7 @@ static void sync_vcpu_threads(time_t now)
 	int fd = probes_maps()->vcpu_threads;
 	size_t n = map_read(fd, sizeof(__u32), sizeof(struct vcpu_thread), 0);
 	const __u32 *tids = m.keys;
-	const struct vcpu_thread *vals = m.vals;
+	const struct vcpu_thread *vals = (const void *)m.vals;
 
 	m.maps[MAP_VCPU_THREADS].entries = n;
 	for (size_t i = 0; i < n; i++) {
@@ -740,8 +793,8 @@ static void sync_vcpu_threads(time_t now)
 		} else if (!v->loads && !s->mapped && !(v->flags & VT_EXITED)) {
 			continue;
 		/* a vCPU keeps its index; other threads are looked at again (QEMU names them late) */
-		} else if (s->vcpu && strcmp(s->vcpu, "none")) {
-			snprintf(vcpu, sizeof(vcpu), "%s", s->vcpu);
+		} else if (src_vcpu(s) && strcmp(src_vcpu(s), "none")) {
+			snprintf(vcpu, sizeof(vcpu), "%s", src_vcpu(s));
 			err = 0;
 		} else {
 			err = guests_vcpu_label(g->pid, (pid_t)tids[i], vcpu, sizeof(vcpu));
@@ -754,14 +807,14 @@ static void sync_vcpu_threads(time_t now)
 		if (err == -ENOENT && !s->mapped)
 			snprintf(vcpu, sizeof(vcpu), "none");	/* gone before its name was read */
 		if (!s->mapped || s->gen != m.gen || s->name_gen != g->name_gen ||
-		    (err == 0 && strcmp(s->vcpu, vcpu)))
-			vcpu_map(s, g, err == 0 || !s->vcpu ? vcpu : s->vcpu);
+		    (err == 0 && strcmp(src_vcpu(s), vcpu)))
+			vcpu_map(s, g, err == 0 || !src_vcpu(s) ? vcpu : src_vcpu(s));
 		add_delta(s, VCPU_LOADS, v->loads, NULL);
 		add_delta(s, VCPU_RELOADS, v->reloads, NULL);
 		if (s->owner)
 			model_owner_alive(m.model, s->owner, now);
-		if (s->mapped && s->vcpu && !(v->flags & VT_EXITED) && err != -ENOENT)
-			sync_vcpu_xcr0(tids[i], v, g, s->vcpu, now);
+		if (s->mapped && src_vcpu(s) && !(v->flags & VT_EXITED) && err != -ENOENT)
+			sync_vcpu_xcr0(tids[i], v, g, src_vcpu(s), now);
 		/* exited (the BPF side says so, or /proc does): its final counts are in */
 		if ((v->flags & VT_EXITED) || err == -ENOENT) {
 			map_delete(fd, &tids[i]);
@@ -802,17 +855,17 @@ static void sync_guest_xstates(time_t now)
 			xstate_format(xf, hex);
 			struct label l[] = { { "domain", g->domain }, { "xfeatures", hex } };
 
-			src_map(s, NULL, guest_owner(g), 1 + popcount64(xf));
+			src_map(s, NULL, guest_owner(g));
 			s->name_gen = g->name_gen;
-			s->slots[GX_SAVES] = model_series(m.model, &f_guest_xstate_saves, s->owner, 2, l);
+			src_slots(s)[GX_SAVES] = model_series(m.model, &f_guest_xstate_saves, s->owner, 2, l);
 			component_series(s, &f_guest_component_saves, "domain", g->domain, xf, 1);
 		}
 		model_owner_alive(m.model, s->owner, now);
 		d = m.sums[i] >= s->prev[0] ? m.sums[i] - s->prev[0] : m.sums[i];
 		s->prev[0] = m.sums[i];
 		for (unsigned int j = 0; d && j < s->nslots; j++)
-			if (s->slots[j])
-				model_add(s->slots[j], d);
+			if (src_slots(s)[j])
+				model_add(src_slots(s)[j], d);
 	}
 }
 
@@ -833,15 +886,25 @@ static void sync_guest_info(time_t now)
 			struct label l[] = { { "domain", g->domain }, { "pid", pid }, { "cgroup", g->cgroup },
 					     { "vmm", g->vmm }, { "uuid", g->uuid } };
 
-			src_map(s, NULL, guest_owner(g), 1);
+			src_map(s, NULL, guest_owner(g));
 			s->name_gen = g->name_gen;
-			s->slots[0] = model_series(m.model, &f_guest_info, s->owner, 5, l);
+			src_slots(s)[0] = model_series(m.model, &f_guest_info, s->owner, 5, l);
 		}
 		model_owner_alive(m.model, s->owner, now);
 	}
 }
 
 /* ---- collection ---- */
+
+/* The read buffers are as large as the largest map's contents: not kept between collections. */
+static void map_buffers_free(void)
+{
+	free(m.keys);
+	free(m.vals);
+	m.keys = NULL;
+	m.vals = m.sums = NULL;
+	m.keys_bytes = m.vals_bytes = m.cap = 0;
+}
 
 static void map_full_read(void)
 {
@@ -919,10 +982,9 @@ static void collect(void)
 	guests_begin();
 	/* Removals are noticed within half the grace period. */
 	cgroups_begin(now, m.grace / 2 < 1 ? 1 : m.grace / 2 > 60 ? 60 : m.grace / 2);
-	sync_cgroup_counts(MAP_CGROUP_HOT, SRC_CG_HOT, probes_maps()->cgroup_hot, HOT__COUNT, 1,
-			   make_hot, now);
-	sync_cgroup_counts(MAP_CGROUP_RARE, SRC_CG_RARE, probes_maps()->cgroup_rare, RARE__COUNT, 0,
-			   make_rare, now);
+	sync_cgroup_counts(MAP_CGROUP_HOT, READ_HOT, probes_maps()->cgroup_hot, 0, HOT__COUNT, 1, now);
+	sync_cgroup_counts(MAP_CGROUP_RARE, READ_RARE, probes_maps()->cgroup_rare, CG_RARE_FIRST,
+			   RARE__COUNT, 0, now);
 	sync_cgroup_pairs(MAP_CGROUP_XSTATES, SRC_CG_XSTATE, probes_maps()->cgroup_xstates, 1, now);
 	sync_cgroup_pairs(MAP_XCOMP_REQUESTS, SRC_CG_XCOMP, probes_maps()->xcomp_requests, 0, now);
 	cgroups_expire(now, m.grace);
@@ -938,6 +1000,7 @@ static void collect(void)
 	for (int i = 0; i < MAP__COUNT; i++)
 		m.maps[i].memory = map_memory(probes_map_fd((enum map_id)i));
 	m.maps[MAP_REMOVED_CGROUPS].entries = 0;
+	map_buffers_free();
 }
 
 /* After a burst of series has gone, glibc keeps the freed heap unless asked to give it back. */
@@ -1067,12 +1130,16 @@ void metrics_render(struct buf *out, enum expo_format format)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	m.scrapes[format]++;
 	collect();
+	if (!out->flush)	/* the whole text in memory: room for the last one's size at once */
+		buf_reserve(out, m.last_len + m.last_len / 16);
 	model_render(m.model, out, format);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	m.last_duration = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	render_self(out, format);
 	render_process(out, format);
 	expo_end(out, format);
+	if (!out->flush)
+		m.last_len = out->len;
 	release_memory();
 }
 
@@ -1156,7 +1223,7 @@ int metrics_init(const struct config *cfg, char *err, size_t errlen)
 			m.maps[i].capacity = info.max_entries;
 	}
 	m.model = model_new(data_families, sizeof(data_families) / sizeof(data_families[0]));
-	src_grow();
+	src_resize(SRC_BUCKETS_MIN);
 	if (metrics_configure(cfg, err, errlen) < 0)
 		return -1;
 	model_set_max_series(m.model, (size_t)cfg->max_series);
@@ -1176,8 +1243,6 @@ void metrics_fini(void)
 
 		for (; s; s = next) {
 			next = s->next;
-			free(s->slots);
-			free(s->vcpu);
 			free(s->ident);
 			free(s);
 		}
@@ -1185,8 +1250,6 @@ void metrics_fini(void)
 	free(m.buckets);
 	model_free(m.model);
 	cgroups_filter_free(m.filter);
-	free(m.keys);
-	free(m.vals);
-	free(m.sums);
+	map_buffers_free();
 	memset(&m, 0, sizeof(m));
 }

@@ -1,7 +1,10 @@
 /* model.c: the series table: lookup by family and labels, references, owners and their grace, overflow, rendering. */
+#include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
 #include "log.h"
 #include "model.h"
 
@@ -12,24 +15,32 @@ struct owner {
 	time_t last_alive;
 	unsigned long alive_in;	/* the collection that last saw it alive */
 	time_t grace;
+	const char *prefix;	/* its label rendered ({cgroup="/a"), in the same allocation, or NULL */
+	size_t prefix_len;
 	char key[];
 };
 
+/*
+ * A series whose first label is its owner's (every cgroup series) keeps only
+ * the rest of its labels: the owner's rendered label is stored once, not in
+ * each of the cgroup's series.
+ */
 struct series {
-	struct series *hnext;
+	struct series *hnext;	/* in the table's bucket */
+	struct series *fnext;	/* in its family, in the order made */
 	struct owner *owner;	/* NULL: never expires (overflow series) */
 	uint64_t value;
-	uint32_t hash;
 	unsigned int refs;
-	unsigned int fam;
-	size_t labels_len;
-	char labels[];		/* rendered: {a="x"} or "" */
+	unsigned char fam;
+	unsigned char prefixed;	/* labels follow the owner's prefix */
+	char labels[];		/* rendered, NUL-terminated: {a="x"}, ,b="y"} after a prefix, or "" */
 };
 
 struct fam {
 	const struct family *family;
-	struct series **v;	/* in the order they were made */
-	size_t n, cap;
+	size_t name_len;
+	struct series *head, **tail;	/* in the order they were made */
+	size_t n;
 	size_t regular;		/* series counted against max_per_family */
 	struct series *overflow;
 };
@@ -45,6 +56,7 @@ struct model {
 	size_t max_series;
 	struct table series, owners;
 	uint64_t overflowed;
+	size_t unheld;		/* series with an owner that nothing holds: all a prune may drop */
 	unsigned long collection;
 	struct buf scratch;
 };
@@ -61,37 +73,21 @@ static uint32_t hash_bytes(uint32_t h, const void *p, size_t n)
 
 #define HASH_SEED 2166136261u
 
-/* Rehashes a chained table (whose entries start with their next pointer) into nb buckets. */
-static void table_resize(struct table *t, size_t nb, uint32_t (*hash_of)(const void *))
+/* Chains stay short: double at two entries a bucket; a table a burst grew shrinks once mostly empty. */
+static void table_grow(struct table *t, size_t (*index_of)(const void *, size_t))
 {
-	void **b = xcalloc(nb, sizeof(*b));
-
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		void *e = t->buckets[i], *next;
-
-		for (; e; e = next) {
-			size_t j = hash_of(e) & (nb - 1);
-
-			next = *(void **)e;
-			*(void **)e = b[j];
-			b[j] = e;
-		}
-	}
-	free(t->buckets);
-	t->buckets = b;
-	t->nbuckets = nb;
+	chain_rehash(&t->buckets, &t->nbuckets, t->nbuckets ? t->nbuckets * 2 : 1024, index_of);
 }
 
-/* Chains stay short: double at one entry a bucket; a table a burst grew shrinks once mostly empty. */
-static void table_grow(struct table *t, uint32_t (*hash_of)(const void *))
+static int table_full(const struct table *t)
 {
-	table_resize(t, t->nbuckets ? t->nbuckets * 2 : 1024, hash_of);
+	return t->n >= 2 * t->nbuckets;
 }
 
-static void table_shrink(struct table *t, uint32_t (*hash_of)(const void *))
+static void table_shrink(struct table *t, size_t (*index_of)(const void *, size_t))
 {
-	if (t->nbuckets > 1024 && t->n < t->nbuckets / 8)
-		table_resize(t, t->nbuckets / 4, hash_of);
+	if (t->nbuckets > 1024 && t->n < t->nbuckets / 4)
+		chain_rehash(&t->buckets, &t->nbuckets, t->nbuckets / 4, index_of);
 }
 
 static void table_unlink(struct table *t, void *entry, uint32_t hash)
@@ -106,8 +102,24 @@ static void table_unlink(struct table *t, void *entry, uint32_t hash)
 	}
 }
 
-static uint32_t series_hash_of(const void *e) { return ((const struct series *)e)->hash; }
-static uint32_t owner_hash_of(const void *e) { return ((const struct owner *)e)->hash; }
+static uint32_t fam_seed(unsigned int fam)
+{
+	return fam * 2654435761u ^ HASH_SEED;
+}
+
+/* A series' hash is of its family and whole rendered labels, as model_series() computes it. */
+static uint32_t series_hash_of(const void *e)
+{
+	const struct series *s = e;
+	uint32_t h = fam_seed(s->fam);
+
+	if (s->prefixed)
+		h = hash_bytes(h, s->owner->prefix, s->owner->prefix_len);
+	return hash_bytes(h, s->labels, strlen(s->labels));
+}
+
+static size_t series_index(const void *e, size_t nb) { return series_hash_of(e) & (nb - 1); }
+static size_t owner_index(const void *e, size_t nb) { return ((const struct owner *)e)->hash & (nb - 1); }
 
 struct model *model_new(const struct family *const *families, size_t nfamilies)
 {
@@ -115,10 +127,17 @@ struct model *model_new(const struct family *const *families, size_t nfamilies)
 
 	m->fams = xcalloc(nfamilies, sizeof(*m->fams));
 	m->nfams = nfamilies;
-	for (size_t i = 0; i < nfamilies; i++)
+	if (nfamilies > UCHAR_MAX + 1) {
+		log_error("model: %zu families, at most %d", nfamilies, UCHAR_MAX + 1);
+		abort();
+	}
+	for (size_t i = 0; i < nfamilies; i++) {
 		m->fams[i].family = families[i];
-	table_grow(&m->series, series_hash_of);
-	table_grow(&m->owners, owner_hash_of);
+		m->fams[i].name_len = strlen(families[i]->name);
+		m->fams[i].tail = &m->fams[i].head;
+	}
+	table_grow(&m->series, series_index);
+	table_grow(&m->owners, owner_index);
 	return m;
 }
 
@@ -127,7 +146,7 @@ void model_set_max_series(struct model *m, size_t max)
 	m->max_series = max;
 }
 
-struct owner *model_owner(struct model *m, const char *key, time_t grace)
+struct owner *model_owner(struct model *m, const char *key, time_t grace, const struct label *label)
 {
 	size_t len = strlen(key);
 	uint32_t h = hash_bytes(HASH_SEED, key, len);
@@ -137,10 +156,20 @@ struct owner *model_owner(struct model *m, const char *key, time_t grace)
 		if (o->hash == h && !strcmp(o->key, key))
 			break;
 	if (!o) {
-		if (m->owners.n >= m->owners.nbuckets)
-			table_grow(&m->owners, owner_hash_of);
-		o = xcalloc(1, sizeof(*o) + len + 1);
+		if (table_full(&m->owners))
+			table_grow(&m->owners, owner_index);
+		buf_reset(&m->scratch);
+		if (label) {	/* {name="value"}, less its closing brace */
+			expo_labels(&m->scratch, 1, label);
+			m->scratch.len--;
+		}
+		o = xcalloc(1, sizeof(*o) + len + 1 + m->scratch.len + 1);
 		memcpy(o->key, key, len + 1);
+		if (label) {
+			o->prefix = o->key + len + 1;
+			o->prefix_len = m->scratch.len;
+			memcpy(o->key + len + 1, m->scratch.data, m->scratch.len);
+		}
 		o->hash = h;
 		o->last_alive = time(NULL);	/* what is first seen gone still gets its grace */
 		o->hnext = m->owners.buckets[h & (m->owners.nbuckets - 1)];
@@ -180,39 +209,50 @@ static struct fam *fam_of(struct model *m, const struct family *f)
 	abort();
 }
 
+static size_t prefix_len(const struct series *s)
+{
+	return s->prefixed ? s->owner->prefix_len : 0;
+}
+
 static struct series *series_find(struct model *m, unsigned int fam, const char *labels,
 				  size_t len, uint32_t h)
 {
-	for (struct series *s = m->series.buckets[h & (m->series.nbuckets - 1)]; s; s = s->hnext)
-		if (s->hash == h && s->fam == fam && s->labels_len == len &&
-		    !memcmp(s->labels, labels, len))
+	for (struct series *s = m->series.buckets[h & (m->series.nbuckets - 1)]; s; s = s->hnext) {
+		size_t pl = prefix_len(s);
+
+		/* no NUL in rendered labels: strncmp stops at the end of the shorter */
+		if (s->fam == fam && pl <= len && (!pl || !memcmp(labels, s->owner->prefix, pl)) &&
+		    !strncmp(s->labels, labels + pl, len - pl) && !s->labels[len - pl])
 			return s;
+	}
 	return NULL;
 }
 
+/* labels (len bytes) are the whole rendered set; what the owner's prefix covers is not copied. */
 static struct series *series_make(struct model *m, struct fam *fa, struct owner *o,
 				  const char *labels, size_t len, uint32_t h)
 {
-	struct series *s = xcalloc(1, sizeof(*s) + len + 1);
+	size_t pl = o && o->prefix && o->prefix_len <= len && !memcmp(labels, o->prefix, o->prefix_len) ?
+		    o->prefix_len : 0;
+	struct series *s = xcalloc(1, offsetof(struct series, labels) + len - pl + 1);
 
-	memcpy(s->labels, labels, len);
-	s->labels_len = len;
-	s->hash = h;
-	s->fam = (unsigned int)(fa - m->fams);
+	memcpy(s->labels, labels + pl, len - pl);
+	s->prefixed = pl > 0;
+	s->fam = (unsigned char)(fa - m->fams);
 	s->value = fa->family->info ? 1 : 0;
 	s->owner = o;
-	if (o)
+	if (o) {
 		o->refs++;
-	if (m->series.n >= m->series.nbuckets)
-		table_grow(&m->series, series_hash_of);
+		m->unheld++;
+	}
+	if (table_full(&m->series))
+		table_grow(&m->series, series_index);
 	s->hnext = m->series.buckets[h & (m->series.nbuckets - 1)];
 	m->series.buckets[h & (m->series.nbuckets - 1)] = s;
 	m->series.n++;
-	if (fa->n == fa->cap) {
-		fa->cap = fa->cap ? fa->cap * 2 : 64;
-		fa->v = xrealloc(fa->v, fa->cap * sizeof(*fa->v));
-	}
-	fa->v[fa->n++] = s;
+	*fa->tail = s;
+	fa->tail = &s->fnext;
+	fa->n++;
 	return s;
 }
 
@@ -229,8 +269,7 @@ static struct series *overflow_series(struct model *m, struct fam *fa, size_t nl
 			ov[i] = (struct label){ labels[i].name, "overflow" };
 		buf_reset(&m->scratch);
 		expo_labels(&m->scratch, n, ov);
-		h = hash_bytes((uint32_t)(fa - m->fams) * 2654435761u ^ HASH_SEED, m->scratch.data,
-			       m->scratch.len);
+		h = hash_bytes(fam_seed((unsigned int)(fa - m->fams)), m->scratch.data, m->scratch.len);
 		fa->overflow = series_make(m, fa, NULL, m->scratch.data, m->scratch.len, h);
 		fa->overflow->refs++;	/* the family's own: never pruned */
 	}
@@ -248,7 +287,7 @@ struct series *model_series(struct model *m, const struct family *f, struct owne
 	buf_reset(&m->scratch);
 	buf_append(&m->scratch, "", 0);
 	expo_labels(&m->scratch, nlabels, labels);
-	h = hash_bytes(fam * 2654435761u ^ HASH_SEED, m->scratch.data, m->scratch.len);
+	h = hash_bytes(fam_seed(fam), m->scratch.data, m->scratch.len);
 	s = series_find(m, fam, m->scratch.data, m->scratch.len, h);
 	if (!s) {
 		if (m->max_series && fa->regular >= m->max_series) {
@@ -260,21 +299,27 @@ struct series *model_series(struct model *m, const struct family *f, struct owne
 			s = series_make(m, fa, o, m->scratch.data, m->scratch.len, h);
 			fa->regular++;
 		}
-	} else if (s->owner != o && o && s->owner) {
-		/* the same series reached through another owner: the most recent one bounds its life */
+	} else if (s->owner != o && o && s->owner &&
+		   (!s->prefixed || (o->prefix_len == s->owner->prefix_len &&
+				     !memcmp(o->prefix, s->owner->prefix, o->prefix_len)))) {
+		/*
+		 * The same series reached through another owner: the most
+		 * recent one bounds its life (a prefixed series only moves to
+		 * an owner with the same prefix).
+		 */
 		o->refs++;
 		model_owner_put(m, s->owner);
 		s->owner = o;
 	}
-	s->refs++;
+	if (!s->refs++ && s->owner)
+		m->unheld--;
 	return s;
 }
 
 void model_series_put(struct model *m, struct series *s)
 {
-	(void)m;
-	if (s && s->refs)
-		s->refs--;
+	if (s && s->refs && !--s->refs && s->owner)
+		m->unheld++;
 }
 
 void model_add(struct series *s, uint64_t delta)
@@ -289,31 +334,30 @@ const char *model_owner_key(const struct owner *o)
 
 void model_prune(struct model *m, time_t now)
 {
+	if (!m->unheld)
+		return;
 	for (size_t i = 0; i < m->nfams; i++) {
 		struct fam *fa = &m->fams[i];
-		size_t w = 0;
+		struct series **pp = &fa->head, *s;
 
-		for (size_t r = 0; r < fa->n; r++) {
-			struct series *s = fa->v[r];
-
+		while ((s = *pp)) {
 			if (s->refs || !s->owner || s->owner->alive_in == m->collection ||
 			    now - s->owner->last_alive < s->owner->grace) {
-				fa->v[w++] = s;
+				pp = &s->fnext;
 				continue;
 			}
-			table_unlink(&m->series, s, s->hash);
+			*pp = s->fnext;
+			table_unlink(&m->series, s, series_hash_of(s));
 			model_owner_put(m, s->owner);
+			m->unheld--;
 			fa->regular--;
+			fa->n--;
 			free(s);
 		}
-		fa->n = w;
-		if (fa->cap > 64 && fa->n < fa->cap / 4) {	/* hand back what a burst grew */
-			fa->cap /= 2;
-			fa->v = xrealloc(fa->v, fa->cap * sizeof(*fa->v));
-		}
+		fa->tail = pp;
 	}
-	table_shrink(&m->series, series_hash_of);
-	table_shrink(&m->owners, owner_hash_of);
+	table_shrink(&m->series, series_index);
+	table_shrink(&m->owners, owner_index);
 }
 
 void model_render(const struct model *m, struct buf *out, enum expo_format format)
@@ -321,16 +365,19 @@ void model_render(const struct model *m, struct buf *out, enum expo_format forma
 	for (size_t i = 0; i < m->nfams; i++) {
 		const struct fam *fa = &m->fams[i];
 
-		if (!fa->n)
+		if (!fa->head)
 			continue;
 		expo_family_header(out, fa->family, format);
-		for (size_t j = 0; j < fa->n; j++)
-			expo_sample_u64(out, fa->family, fa->v[j]->labels, fa->v[j]->labels_len,
-					fa->v[j]->value);
+		for (const struct series *s = fa->head; s; s = s->fnext) {
+			size_t pl = prefix_len(s);
+
+			expo_sample_u64(out, fa->family->name, fa->name_len, pl ? s->owner->prefix : "", pl,
+					s->labels, strlen(s->labels), s->value);
+		}
 	}
 }
 
-void model_walk(const struct model *m, const struct family *f,
+void model_walk(struct model *m, const struct family *f,
 		void (*fn)(void *arg, const char *labels, uint64_t value), void *arg)
 {
 	for (size_t i = 0; i < m->nfams; i++) {
@@ -338,8 +385,16 @@ void model_walk(const struct model *m, const struct family *f,
 
 		if (fa->family != f)
 			continue;
-		for (size_t j = 0; j < fa->n; j++)
-			fn(arg, fa->v[j]->labels, fa->v[j]->value);
+		for (const struct series *s = fa->head; s; s = s->fnext) {
+			if (!s->prefixed) {
+				fn(arg, s->labels, s->value);
+				continue;
+			}
+			buf_reset(&m->scratch);
+			buf_append(&m->scratch, s->owner->prefix, s->owner->prefix_len);
+			buf_append(&m->scratch, s->labels, strlen(s->labels));
+			fn(arg, m->scratch.data, s->value);
+		}
 	}
 }
 
@@ -359,9 +414,12 @@ void model_free(struct model *m)
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->nfams; i++) {
-		for (size_t j = 0; j < m->fams[i].n; j++)
-			free(m->fams[i].v[j]);
-		free(m->fams[i].v);
+		struct series *s = m->fams[i].head, *next;
+
+		for (; s; s = next) {
+			next = s->fnext;
+			free(s);
+		}
 	}
 	for (size_t i = 0; i < m->owners.nbuckets; i++) {
 		struct owner *o = m->owners.buckets[i], *next;

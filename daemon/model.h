@@ -24,8 +24,12 @@ void model_free(struct model *m);
 /* series.max_per_family: 0 for no limit. */
 void model_set_max_series(struct model *m, size_t max);
 
-/* The owner with this key, made on first use (grace in seconds; the last call's grace wins). */
-struct owner *model_owner(struct model *m, const char *key, time_t grace);
+/*
+ * The owner with this key, made on first use (grace in seconds; the last
+ * call's grace wins).  label, when not NULL, is the first label of every
+ * series it will own, kept once in the owner (the key must imply it).
+ */
+struct owner *model_owner(struct model *m, const char *key, time_t grace, const struct label *label);
 void model_owner_put(struct model *m, struct owner *o);
 /* A collection starts: owners marked alive in it keep their series whatever their grace. */
 void model_begin(struct model *m);
@@ -48,7 +52,7 @@ void model_prune(struct model *m, time_t now);
 void model_render(const struct model *m, struct buf *out, enum expo_format format);
 
 /* Calls fn with the rendered labels ({a="x"}) and value of every series of family f. */
-void model_walk(const struct model *m, const struct family *f,
+void model_walk(struct model *m, const struct family *f,
 		void (*fn)(void *arg, const char *labels, uint64_t value), void *arg);
 
 struct model_stats {

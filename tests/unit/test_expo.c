@@ -1,4 +1,5 @@
 /* test_expo.c: unit tests of the exposition and the series model: escaping, UTF-8, order, overflow, lifetimes. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <zlib.h>
 
@@ -65,7 +67,7 @@ static void test_utf8(void **state)
 static void test_render_order(void **state)
 {
 	struct model *m = new_model(0);
-	struct owner *o = model_owner(m, "o", 60);
+	struct owner *o = model_owner(m, "o", 60, NULL);
 	struct buf out = { 0 };
 	struct label l1[] = { { "cgroup", "/z" } }, l2[] = { { "cgroup", "/a\"q" } };
 	struct series *z = model_series(m, &fam_b, o, 1, l1);
@@ -105,7 +107,7 @@ static void test_values(void **state)
 	(void)state;
 	expo_add(&out, &fam_a, 0.1, 1, l);
 	expo_add(&out, &fam_b, 18446744073709551615.0, 0, NULL);
-	expo_sample_u64(&out, &fam_b, "", 0, UINT64_MAX);
+	expo_sample_u64(&out, "b_total", 7, "", 0, "", 0, UINT64_MAX);
 	expo_add(&out, &fam_a, -3, 0, NULL);
 	assert_string_equal(out.data, "a_info{k=\"v\"} 0.1\n"
 				      "b_total 1.8446744073709552e+19\n"
@@ -121,7 +123,7 @@ static void test_values(void **state)
 static void test_overflow(void **state)
 {
 	struct model *m = new_model(2);
-	struct owner *o = model_owner(m, "o", 60);
+	struct owner *o = model_owner(m, "o", 60, NULL);
 	struct buf out = { 0 };
 	const char *cg[] = { "/d", "/b", "/c\"q", "/a" };
 	struct model_stats st;
@@ -154,7 +156,7 @@ static void test_overflow(void **state)
 static void test_lifetimes(void **state)
 {
 	struct model *m = new_model(0);
-	struct owner *o = model_owner(m, "cgroup /x", 60);
+	struct owner *o = model_owner(m, "cgroup /x", 60, &(struct label){ "cgroup", "/x" });
 	struct label l[] = { { "cgroup", "/x" } };
 	struct series *s1 = model_series(m, &fam_b, o, 1, l), *s2 = model_series(m, &fam_b, o, 1, l);
 	struct buf out = { 0 };
@@ -182,6 +184,66 @@ static void test_lifetimes(void **state)
 	assert_int_equal(st.owners, 0);
 	model_free(m);
 	buf_free(&out);
+}
+
+static void walk_collect(void *arg, const char *labels, uint64_t value)
+{
+	buf_printf(arg, "%s=%" PRIu64 ";", labels, value);
+}
+
+/*
+ * An owner's label is stored once: its series keep the rest of their labels,
+ * render and compare as whole label sets, and a set that does not start with
+ * the owner's label is kept whole.
+ */
+static void test_owner_prefix(void **state)
+{
+	struct model *m = new_model(0);
+	struct owner *o = model_owner(m, "c/a\"q", 60, &(struct label){ "cgroup", "/a\"q" });
+	struct label one[] = { { "cgroup", "/a\"q" } }, two[] = { { "cgroup", "/a\"q" }, { "reason", "x" } },
+		     other[] = { { "cgroup", "/a\"qq" } };
+	struct series *s1 = model_series(m, &fam_b, o, 1, one), *s2 = model_series(m, &fam_b, o, 2, two);
+	struct series *s3 = model_series(m, &fam_b, o, 1, other);
+	struct buf out = { 0 }, walk = { 0 };
+	struct model_stats st;
+
+	(void)state;
+	assert_true(s1 != s2 && s2 != s3 && s1 != s3);
+	assert_ptr_equal(model_series(m, &fam_b, o, 1, one), s1);
+	assert_ptr_equal(model_series(m, &fam_b, o, 2, two), s2);
+	assert_ptr_equal(model_series(m, &fam_b, o, 1, other), s3);
+	assert_ptr_equal(model_owner(m, "c/a\"q", 60, &(struct label){ "cgroup", "/a\"q" }), o);
+	model_add(s1, 1);
+	model_add(s2, 2);
+	model_add(s3, 3);
+	model_render(m, &out, EXPO_TEXT);
+	assert_string_equal(out.data,
+		"# HELP b_total B \\\\ things\\nsecond line\n"
+		"# TYPE b_total counter\n"
+		"b_total{cgroup=\"/a\\\"q\"} 1\n"
+		"b_total{cgroup=\"/a\\\"q\",reason=\"x\"} 2\n"
+		"b_total{cgroup=\"/a\\\"qq\"} 3\n");
+	model_walk(m, &fam_b, walk_collect, &walk);
+	assert_string_equal(walk.data,
+		"{cgroup=\"/a\\\"q\"}=1;{cgroup=\"/a\\\"q\",reason=\"x\"}=2;{cgroup=\"/a\\\"qq\"}=3;");
+	model_stats(m, &st);
+	assert_int_equal(st.series, 3);
+	assert_int_equal(st.owners, 1);
+	for (int i = 0; i < 2; i++) {
+		model_series_put(m, s1);
+		model_series_put(m, s2);
+		model_series_put(m, s3);
+	}
+	model_owner_put(m, o);	/* the two model_owner calls */
+	model_owner_put(m, o);
+	model_begin(m);
+	model_prune(m, time(NULL) + 61);
+	model_stats(m, &st);
+	assert_int_equal(st.series, 0);
+	assert_int_equal(st.owners, 0);
+	model_free(m);
+	buf_free(&out);
+	buf_free(&walk);
 }
 
 /* A render streamed through gzip in chunks inflates to exactly the plain render. */
@@ -236,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_lifetimes),
+		cmocka_unit_test(test_owner_prefix),
 		cmocka_unit_test(test_gzip_stream),
 	};
 
