@@ -22,6 +22,9 @@ DEPS_TEST  := dbus debootstrap e2fsprogs openssl gcc-multilib jq libcmocka-dev p
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
 LIB_SRCS    := $(filter-out daemon/main.c,$(DAEMON_SRCS))
+# The daemon's objects built once with the sanitizers, for the unit tests and build/asan/fpu_exporter.
+SAN_OBJS    := $(DAEMON_SRCS:daemon/%.c=$(BUILD)/san/%.o)
+SAN_LIB_OBJS := $(filter-out $(BUILD)/san/main.o,$(SAN_OBJS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS   := $(BUILD)/asan/fpu_exporter $(BUILD)/tests/testvmm $(BUILD)/tests/sigloop \
@@ -62,12 +65,16 @@ $(BUILD)/daemon/probes.o: $(BUILD)/fpu_exporter.skel.h
 $(BUILD)/fpu_exporter: $(DAEMON_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_SRCS) $(BUILD)/fpu_exporter.skel.h | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(SANITIZE) $< $(LIB_SRCS) -o $@ $(LDLIBS) -lcmocka
+$(BUILD)/san/%.o: daemon/%.c $(BUILD)/fpu_exporter.skel.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) -c $< -o $@
 
-$(BUILD)/asan/fpu_exporter: $(DAEMON_SRCS) $(BUILD)/fpu_exporter.skel.h
-	mkdir -p $(BUILD)/asan
-	$(CC) $(CFLAGS) $(SANITIZE) $(DAEMON_SRCS) -o $@ $(LDLIBS)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(SAN_LIB_OBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(SANITIZE) $< $(SAN_LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
+
+$(BUILD)/asan/fpu_exporter: $(SAN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) $(SAN_OBJS) -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/workloads/%.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) -pthread $< -o $@
@@ -120,7 +127,7 @@ unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do $$t || exit 1; done
 
 test: deps-test
-	$(MAKE) all tools $(UNIT_BINS) $(FUZZ_BINS)
+	$(MAKE) -j$$(nproc) all tools $(UNIT_BINS) $(FUZZ_BINS)
 	tests/run.sh
 
 # Debian's 5.10, 6.1 and 6.12 booted under QEMU with the checks inside (FPU_KERNELS to choose).
@@ -185,4 +192,4 @@ image: all
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/daemon/*.d $(BUILD)/tests/*.d $(BUILD)/asan/*.d $(BUILD)/fuzz/obj/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/daemon/*.d $(BUILD)/san/*.d $(BUILD)/tests/*.d $(BUILD)/fuzz/obj/*.d)
