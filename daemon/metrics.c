@@ -154,21 +154,32 @@ struct source {
 	struct source *next;
 	uint64_t k1, k2;
 	struct owner *owner;
-	char *ident;		/* SRC_VCPU: "domain/vcpu", SRC_XCR0: its values, when last mapped */
 	unsigned int seen;	/* the collection that last read it */
 	unsigned int gen;	/* configuration generation of the mapping */
-	unsigned int name_gen;	/* guest: its naming generation at mapping */
-	unsigned int unknown_scan;	/* cgroup: the scan generation when it was first unknown */
-	unsigned int tried_scan;	/* cgroup: the generation of its last lookup, one rescan each */
-	unsigned int alive_scan;	/* cgroup: 1 + the scan generation it was last found alive in */
-	uint32_t unknown_since;	/* cgroup: when it was first unknown (time_t, truncated) */
 	unsigned char kind;
 	unsigned char mapped;	/* slots are for the current mapping */
 	unsigned char ncounters, nslots;
 	unsigned char read_maps;	/* SRC_CG: READ_* of the maps read in collection seen */
+	union {
+		struct {	/* SRC_CG, SRC_CG_XSTATE, SRC_CG_XCOMP */
+			unsigned int unknown_scan;	/* the scan generation when it was first unknown */
+			unsigned int tried_scan;	/* the generation of its last lookup, one rescan each */
+			unsigned int alive_scan;	/* 1 + the scan generation it was last found alive in */
+			uint32_t unknown_since;		/* when it was first unknown (time_t, truncated) */
+		} cg;
+		struct {	/* the guest kinds */
+			char *ident;	/* SRC_VCPU: "domain/vcpu", SRC_XCR0: its values, when last mapped */
+			unsigned int name_gen;	/* its VM's naming generation at mapping */
+		} vm;
+	} u;
 	/* ncounters counts last read, then nslots series: one allocation, sized by kind */
 	uint64_t prev[];
 };
+
+static int src_is_cgroup(const struct source *s)
+{
+	return s->kind == SRC_CG || s->kind == SRC_CG_XSTATE || s->kind == SRC_CG_XCOMP;
+}
 
 /* The series a source adds to, after its counts. */
 static struct series **src_slots(struct source *s)
@@ -309,24 +320,18 @@ static void src_unmap(struct source *s)
  */
 static void src_map(struct source *s, const char *ident, struct owner *o)
 {
-	int new_ident = ident && (!s->ident || strcmp(s->ident, ident));
+	int new_ident = ident && (!s->u.vm.ident || strcmp(s->u.vm.ident, ident));
 
 	if (s->owner != o || new_ident)
 		memset(s->prev, 0, s->ncounters * sizeof(s->prev[0]));
 	if (new_ident) {
-		free(s->ident);
-		s->ident = xstrdup(ident);
+		free(s->u.vm.ident);
+		s->u.vm.ident = xstrdup(ident);
 	}
 	src_unmap(s);
 	s->owner = o;
 	s->mapped = 1;
 	s->gen = m.gen;
-}
-
-/* A cgroup source's label: its owner's key, less the kind letter. */
-static const char *src_label(const struct source *s)
-{
-	return model_owner_key(s->owner) + 1;
 }
 
 /* Frees sources the last collection did not read: their entries are gone. */
@@ -342,7 +347,8 @@ static void src_sweep(void)
 			}
 			*pp = s->next;
 			src_unmap(s);
-			free(s->ident);
+			if (!src_is_cgroup(s))
+				free(s->u.vm.ident);
 			free(s);
 			m.nsources--;
 		}
@@ -463,12 +469,11 @@ static void map_delete(int fd, const void *key)
 
 /* ---- cgroups ---- */
 
+/* A series of the cgroup's (its owner's label first), with one more label or none. */
 static struct series *cg_series(struct source *s, const struct family *f, const char *k2,
 				const char *v2)
 {
-	struct label l[] = { { "cgroup", src_label(s) }, { k2, v2 } };
-
-	return model_series(m.model, f, s->owner, k2 ? 2 : 1, l);
+	return model_series_under(m.model, f, s->owner, k2 ? 1 : 0, &(struct label){ k2, v2 });
 }
 
 /* The series of an SRC_CG counter: guest saves are context-switch saves too. */
@@ -488,25 +493,27 @@ static struct series *make_cg(struct source *s, unsigned int counter)
 	}
 }
 
-/* Component series of an XSTATE_BV into slots[first...]. */
-static void component_series(struct source *s, const struct family *f, const char *name,
-			     const char *value, uint64_t xf, unsigned int first)
+/* Component series of an XSTATE_BV into slots[first...]: under the owner's label, or after owner_label. */
+static void component_series(struct source *s, const struct family *f, const struct label *owner_label,
+			     uint64_t xf, unsigned int first)
 {
 	char scratch[8];
 
 	for (unsigned int bit = 0, i = first; bit < 64; bit++) {
 		if (!(xf >> bit & 1))
 			continue;
-		struct label l[] = { { name, value }, { "component", xstate_component_name(bit, scratch) } };
+		struct label l[] = { owner_label ? *owner_label : (struct label){ NULL, NULL },
+				     { "component", xstate_component_name(bit, scratch) } };
 
-		src_slots(s)[i++] = model_series(m.model, f, s->owner, 2, l);
+		src_slots(s)[i++] = owner_label ? model_series(m.model, f, s->owner, 2, l) :
+						  model_series_under(m.model, f, s->owner, 1, &l[1]);
 	}
 }
 
 /* Maps a cgroup source to its label's series; 0 when mapped, -1 when the cgroup is not exported. */
 static int cg_map(struct source *s, const char *path)
 {
-	char buf[PATH_MAX], key[PATH_MAX + 2];
+	char buf[PATH_MAX];
 	const char *label = cgroups_label(m.filter, path, buf, sizeof(buf));
 	struct series **slots = src_slots(s);
 	struct cgroup_desc d;
@@ -517,15 +524,14 @@ static int cg_map(struct source *s, const char *path)
 		s->mapped = 0;
 		return -1;
 	}
-	snprintf(key, sizeof(key), "c%s", label);
-	o = model_owner(m.model, key, m.grace, &(struct label){ "cgroup", label });
+	o = model_owner_label(m.model, &(struct label){ "cgroup", label }, m.grace);
 	src_map(s, NULL, o);
 	cgroups_describe(label, &d);
 	{
-		struct label l[] = { { "cgroup", label }, { "unit", d.unit }, { "pod_uid", d.pod_uid },
+		struct label l[] = { { "unit", d.unit }, { "pod_uid", d.pod_uid },
 				     { "container_id", d.container_id } };
 
-		slots[CG_INFO_SLOT(s->kind)] = model_series(m.model, &f_cgroup_info, o, 4, l);
+		slots[CG_INFO_SLOT(s->kind)] = model_series_under(m.model, &f_cgroup_info, o, 3, l);
 	}
 	if (s->kind == SRC_CG_XSTATE) {
 		uint64_t bv = s->k2 & ~XSTATE_ENLARGED;
@@ -534,7 +540,7 @@ static int cg_map(struct source *s, const char *path)
 		xstate_format(bv, xf);
 		slots[XS_SAVES] = cg_series(s, &f_xstate_saves, "xfeatures", xf);
 		slots[XS_DEACT] = cg_series(s, &f_regs_deactivated, NULL, NULL);
-		component_series(s, &f_component_saves, "cgroup", label, bv, XS_COMPONENTS);
+		component_series(s, &f_component_saves, NULL, bv, XS_COMPONENTS);
 		if (s->k2 & XSTATE_ENLARGED)
 			slots[s->nslots - 1] = cg_series(s, &f_xstate_enlarged_saves, NULL, NULL);
 	}
@@ -543,11 +549,11 @@ static int cg_map(struct source *s, const char *path)
 		char scratch[8];
 
 		memcpy((char *)&k + sizeof(k.cgroup_id), &s->k2, sizeof(s->k2));
-		struct label l[] = { { "cgroup", label }, { "kind", k.guest ? "guest" : "process" },
+		struct label l[] = { { "kind", k.guest ? "guest" : "process" },
 				     { "feature", xstate_component_name(k.feature & 63, scratch) },
 				     { "result", k.refused ? "refused" : "granted" } };
 
-		slots[0] = model_series(m.model, &f_xcomp_requests, o, 4, l);
+		slots[0] = model_series_under(m.model, &f_xcomp_requests, o, 3, l);
 	}
 	return 0;
 }
@@ -566,27 +572,27 @@ static enum cg_state cg_resolve(struct source *s, const void *key, int fd, time_
 	 * Only a complete scan finds a cgroup gone: one alive since the last
 	 * one, under the same configuration, is alive still (no lookup).
 	 */
-	if (s->alive_scan == cgroups_scan_generation() + 1 && s->gen == m.gen) {
+	if (s->u.cg.alive_scan == cgroups_scan_generation() + 1 && s->gen == m.gen) {
 		if (s->owner)
 			model_owner_alive(m.model, s->owner, now);
 		return CG_ALIVE;
 	}
-	st = cgroups_lookup(s->k1, !s->unknown_since || s->tried_scan != cgroups_scan_generation(), &path);
+	st = cgroups_lookup(s->k1, !s->u.cg.unknown_since || s->u.cg.tried_scan != cgroups_scan_generation(), &path);
 	if (st == CG_UNKNOWN) {
-		if (!s->unknown_since) {
-			s->unknown_since = (uint32_t)now;
-			s->unknown_scan = cgroups_scan_generation();
-		} else if ((uint32_t)now - s->unknown_since >= m.grace &&
-			   cgroups_scan_generation() != s->unknown_scan) {
+		if (!s->u.cg.unknown_since) {
+			s->u.cg.unknown_since = (uint32_t)now;
+			s->u.cg.unknown_scan = cgroups_scan_generation();
+		} else if ((uint32_t)now - s->u.cg.unknown_since >= m.grace &&
+			   cgroups_scan_generation() != s->u.cg.unknown_scan) {
 			map_delete(fd, key);
 			m.unnamed++;
 			s->seen = m.sync - 1;	/* swept */
 		}
-		s->tried_scan = cgroups_scan_generation();
+		s->u.cg.tried_scan = cgroups_scan_generation();
 		return st;
 	}
-	s->unknown_since = 0;
-	s->alive_scan = st == CG_ALIVE ? cgroups_scan_generation() + 1 : 0;
+	s->u.cg.unknown_since = 0;
+	s->u.cg.alive_scan = st == CG_ALIVE ? cgroups_scan_generation() + 1 : 0;
 	/* a cgroup's path never changes: its labels change only with the configuration */
 	if (s->gen != m.gen)
 		cg_map(s, path);
@@ -670,7 +676,7 @@ static void sync_cgroup_pairs(enum map_id id, unsigned char kind, int fd, int pe
 static struct owner *guest_owner(const struct guest *g)
 {
 	char *key = xasprintf("g%d:%llu:%s", (int)g->pid, g->start_time, g->domain);
-	struct owner *o = model_owner(m.model, key, 0, NULL);
+	struct owner *o = model_owner(m.model, key, 0);
 
 	free(key);
 	return o;
@@ -693,7 +699,7 @@ static int guest_of(__u32 tgid, const struct guest **g)
 /* A vCPU thread's vcpu label (never holds a '/'), from its ident; NULL before it was mapped. */
 static const char *src_vcpu(const struct source *s)
 {
-	const char *p = s->ident ? strrchr(s->ident, '/') : NULL;
+	const char *p = s->u.vm.ident ? strrchr(s->u.vm.ident, '/') : NULL;
 
 	return p ? p + 1 : NULL;
 }
@@ -706,7 +712,7 @@ static void vcpu_map(struct source *s, const struct guest *g, const char *vcpu_l
 	ident = xasprintf("%s/%s", g->domain, vcpu);
 	src_map(s, ident, guest_owner(g));
 	free(ident);
-	s->name_gen = g->name_gen;
+	s->u.vm.name_gen = g->name_gen;
 
 	struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu } };
 
@@ -737,11 +743,11 @@ static void sync_vcpu_xcr0(__u32 tid, const struct vcpu_thread *v, const struct 
 		xstate_format(v->xcr0 & ~(v->supported_xcr0 | 1), unsup);
 	}
 	key = xasprintf("x%d:%llu:%s/%s=%s/%s", (int)g->pid, g->start_time, g->domain, vcpu, xcr0, sup);
-	if (!s->mapped || s->gen != m.gen || strcmp(s->ident, key)) {
+	if (!s->mapped || s->gen != m.gen || strcmp(s->u.vm.ident, key)) {
 		struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu }, { "xcr0", xcr0 },
 				     { "supported", sup }, { "unsupported", unsup } };
 
-		src_map(s, key, model_owner(m.model, key, 0, NULL));
+		src_map(s, key, model_owner(m.model, key, 0));
 		src_slots(s)[0] = model_series(m.model, &f_guest_xcr0_info, s->owner, 5, l);
 	}
 	model_owner_alive(m.model, s->owner, now);
@@ -806,7 +812,7 @@ static void sync_vcpu_threads(time_t now)
 		}
 		if (err == -ENOENT && !s->mapped)
 			snprintf(vcpu, sizeof(vcpu), "none");	/* gone before its name was read */
-		if (!s->mapped || s->gen != m.gen || s->name_gen != g->name_gen ||
+		if (!s->mapped || s->gen != m.gen || s->u.vm.name_gen != g->name_gen ||
 		    (err == 0 && strcmp(src_vcpu(s), vcpu)))
 			vcpu_map(s, g, err == 0 || !src_vcpu(s) ? vcpu : src_vcpu(s));
 		add_delta(s, VCPU_LOADS, v->loads, NULL);
@@ -847,7 +853,7 @@ static void sync_guest_xstates(time_t now)
 		}
 		if (r < 0)
 			continue;
-		if (!s->mapped || s->gen != m.gen || s->name_gen != g->name_gen) {
+		if (!s->mapped || s->gen != m.gen || s->u.vm.name_gen != g->name_gen) {
 			/* the saved PKRU is the host's (KVM restores it at VM exit): not the guest's */
 			uint64_t xf = keys[i].xfeatures & ~(1ull << PKRU_BIT);
 			char hex[19];
@@ -856,9 +862,10 @@ static void sync_guest_xstates(time_t now)
 			struct label l[] = { { "domain", g->domain }, { "xfeatures", hex } };
 
 			src_map(s, NULL, guest_owner(g));
-			s->name_gen = g->name_gen;
+			s->u.vm.name_gen = g->name_gen;
 			src_slots(s)[GX_SAVES] = model_series(m.model, &f_guest_xstate_saves, s->owner, 2, l);
-			component_series(s, &f_guest_component_saves, "domain", g->domain, xf, 1);
+			component_series(s, &f_guest_component_saves, &(struct label){ "domain", g->domain },
+					 xf, 1);
 		}
 		model_owner_alive(m.model, s->owner, now);
 		d = m.sums[i] >= s->prev[0] ? m.sums[i] - s->prev[0] : m.sums[i];
@@ -879,7 +886,7 @@ static void sync_guest_info(time_t now)
 			continue;
 		s = src_get(SRC_GUEST, (uint64_t)g->pid, g->start_time);
 		s->seen = m.sync;
-		if (!s->mapped || s->name_gen != g->name_gen) {
+		if (!s->mapped || s->u.vm.name_gen != g->name_gen) {
 			char pid[16];
 
 			snprintf(pid, sizeof(pid), "%d", (int)g->pid);
@@ -887,7 +894,7 @@ static void sync_guest_info(time_t now)
 					     { "vmm", g->vmm }, { "uuid", g->uuid } };
 
 			src_map(s, NULL, guest_owner(g));
-			s->name_gen = g->name_gen;
+			s->u.vm.name_gen = g->name_gen;
 			src_slots(s)[0] = model_series(m.model, &f_guest_info, s->owner, 5, l);
 		}
 		model_owner_alive(m.model, s->owner, now);
@@ -1243,7 +1250,8 @@ void metrics_fini(void)
 
 		for (; s; s = next) {
 			next = s->next;
-			free(s->ident);
+			if (!src_is_cgroup(s))
+				free(s->u.vm.ident);
 			free(s);
 		}
 	}

@@ -15,8 +15,7 @@ struct owner {
 	time_t last_alive;
 	unsigned long alive_in;	/* the collection that last saw it alive */
 	time_t grace;
-	const char *prefix;	/* its label rendered ({cgroup="/a"), in the same allocation, or NULL */
-	size_t prefix_len;
+	size_t prefix_len;	/* an owner by label: its key is the label rendered ({cgroup="/a") */
 	char key[];
 };
 
@@ -114,7 +113,7 @@ static uint32_t series_hash_of(const void *e)
 	uint32_t h = fam_seed(s->fam);
 
 	if (s->prefixed)
-		h = hash_bytes(h, s->owner->prefix, s->owner->prefix_len);
+		h = hash_bytes(h, s->owner->key, s->owner->prefix_len);
 	return hash_bytes(h, s->labels, strlen(s->labels));
 }
 
@@ -146,9 +145,9 @@ void model_set_max_series(struct model *m, size_t max)
 	m->max_series = max;
 }
 
-struct owner *model_owner(struct model *m, const char *key, time_t grace, const struct label *label)
+/* The owner with this key (len bytes), made on first use; prefixed: the key is its rendered label. */
+static struct owner *owner_get(struct model *m, const char *key, size_t len, int prefixed, time_t grace)
 {
-	size_t len = strlen(key);
 	uint32_t h = hash_bytes(HASH_SEED, key, len);
 	struct owner *o;
 
@@ -158,18 +157,9 @@ struct owner *model_owner(struct model *m, const char *key, time_t grace, const 
 	if (!o) {
 		if (table_full(&m->owners))
 			table_grow(&m->owners, owner_index);
-		buf_reset(&m->scratch);
-		if (label) {	/* {name="value"}, less its closing brace */
-			expo_labels(&m->scratch, 1, label);
-			m->scratch.len--;
-		}
-		o = xcalloc(1, sizeof(*o) + len + 1 + m->scratch.len + 1);
+		o = xcalloc(1, sizeof(*o) + len + 1);
 		memcpy(o->key, key, len + 1);
-		if (label) {
-			o->prefix = o->key + len + 1;
-			o->prefix_len = m->scratch.len;
-			memcpy(o->key + len + 1, m->scratch.data, m->scratch.len);
-		}
+		o->prefix_len = prefixed ? len : 0;
 		o->hash = h;
 		o->last_alive = time(NULL);	/* what is first seen gone still gets its grace */
 		o->hnext = m->owners.buckets[h & (m->owners.nbuckets - 1)];
@@ -179,6 +169,20 @@ struct owner *model_owner(struct model *m, const char *key, time_t grace, const 
 	o->grace = grace;
 	o->refs++;
 	return o;
+}
+
+struct owner *model_owner(struct model *m, const char *key, time_t grace)
+{
+	/* a key that starts like a rendered label would be taken for one */
+	return owner_get(m, key, strlen(key), 0, grace);
+}
+
+struct owner *model_owner_label(struct model *m, const struct label *label, time_t grace)
+{
+	buf_reset(&m->scratch);
+	expo_labels(&m->scratch, 1, label);
+	m->scratch.data[--m->scratch.len] = '\0';	/* {name="value", less its closing brace */
+	return owner_get(m, m->scratch.data, m->scratch.len, 1, grace);
 }
 
 void model_owner_put(struct model *m, struct owner *o)
@@ -221,7 +225,7 @@ static struct series *series_find(struct model *m, unsigned int fam, const char 
 		size_t pl = prefix_len(s);
 
 		/* no NUL in rendered labels: strncmp stops at the end of the shorter */
-		if (s->fam == fam && pl <= len && (!pl || !memcmp(labels, s->owner->prefix, pl)) &&
+		if (s->fam == fam && pl <= len && (!pl || !memcmp(labels, s->owner->key, pl)) &&
 		    !strncmp(s->labels, labels + pl, len - pl) && !s->labels[len - pl])
 			return s;
 	}
@@ -232,7 +236,7 @@ static struct series *series_find(struct model *m, unsigned int fam, const char 
 static struct series *series_make(struct model *m, struct fam *fa, struct owner *o,
 				  const char *labels, size_t len, uint32_t h)
 {
-	size_t pl = o && o->prefix && o->prefix_len <= len && !memcmp(labels, o->prefix, o->prefix_len) ?
+	size_t pl = o && o->prefix_len && o->prefix_len <= len && !memcmp(labels, o->key, o->prefix_len) ?
 		    o->prefix_len : 0;
 	struct series *s = xcalloc(1, offsetof(struct series, labels) + len - pl + 1);
 
@@ -256,56 +260,68 @@ static struct series *series_make(struct model *m, struct fam *fa, struct owner 
 	return s;
 }
 
-/* The family's overflow series: its label names, every value "overflow". */
-static struct series *overflow_series(struct model *m, struct fam *fa, size_t nlabels,
-				      const struct label *labels)
+/*
+ * The family's overflow series: the label names of the set rendered in
+ * m->scratch ({a="x",b="y"} or ""), every value "overflow".
+ */
+static struct series *overflow_series(struct model *m, struct fam *fa)
 {
 	if (!fa->overflow) {
-		struct label ov[8];
-		size_t n = nlabels < 8 ? nlabels : 8;
+		struct buf ov = { 0 };
+		const char *p = m->scratch.data;
 		uint32_t h;
 
-		for (size_t i = 0; i < n; i++)
-			ov[i] = (struct label){ labels[i].name, "overflow" };
-		buf_reset(&m->scratch);
-		expo_labels(&m->scratch, n, ov);
-		h = hash_bytes(fam_seed((unsigned int)(fa - m->fams)), m->scratch.data, m->scratch.len);
-		fa->overflow = series_make(m, fa, NULL, m->scratch.data, m->scratch.len, h);
+		buf_append(&ov, "", 0);
+		if (p && *p == '{') {
+			for (p++; *p && *p != '}'; ) {
+				const char *eq = strchr(p, '=');
+
+				if (!eq)
+					break;
+				buf_append(&ov, ov.len ? "," : "{", 1);
+				buf_append(&ov, p, (size_t)(eq - p));
+				buf_append(&ov, "=\"overflow\"", 11);
+				for (p = eq + 2; *p && *p != '"'; p++)	/* the escaped value */
+					if (*p == '\\' && p[1])
+						p++;
+				if (*p)
+					p++;
+				if (*p == ',')
+					p++;
+			}
+			buf_append(&ov, "}", 1);
+		}
+		h = hash_bytes(fam_seed((unsigned int)(fa - m->fams)), ov.data, ov.len);
+		fa->overflow = series_make(m, fa, NULL, ov.data, ov.len, h);
 		fa->overflow->refs++;	/* the family's own: never pruned */
+		buf_free(&ov);
 	}
 	return fa->overflow;
 }
 
-struct series *model_series(struct model *m, const struct family *f, struct owner *o,
-			    size_t nlabels, const struct label *labels)
+/* The series of family f labelled as m->scratch holds, made on first use, with a reference. */
+static struct series *series_get(struct model *m, const struct family *f, struct owner *o)
 {
 	struct fam *fa = fam_of(m, f);
 	unsigned int fam = (unsigned int)(fa - m->fams);
-	struct series *s;
-	uint32_t h;
+	uint32_t h = hash_bytes(fam_seed(fam), m->scratch.data, m->scratch.len);
+	struct series *s = series_find(m, fam, m->scratch.data, m->scratch.len, h);
 
-	buf_reset(&m->scratch);
-	buf_append(&m->scratch, "", 0);
-	expo_labels(&m->scratch, nlabels, labels);
-	h = hash_bytes(fam_seed(fam), m->scratch.data, m->scratch.len);
-	s = series_find(m, fam, m->scratch.data, m->scratch.len, h);
 	if (!s) {
 		if (m->max_series && fa->regular >= m->max_series) {
 			m->overflowed++;
 			if (f->info)
 				return NULL;
-			s = overflow_series(m, fa, nlabels, labels);
+			s = overflow_series(m, fa);
 		} else {
 			s = series_make(m, fa, o, m->scratch.data, m->scratch.len, h);
 			fa->regular++;
 		}
-	} else if (s->owner != o && o && s->owner &&
-		   (!s->prefixed || (o->prefix_len == s->owner->prefix_len &&
-				     !memcmp(o->prefix, s->owner->prefix, o->prefix_len)))) {
+	} else if (s->owner != o && o && s->owner && !s->prefixed) {
 		/*
 		 * The same series reached through another owner: the most
-		 * recent one bounds its life (a prefixed series only moves to
-		 * an owner with the same prefix).
+		 * recent one bounds its life.  (A prefixed series cannot be:
+		 * its owner is keyed by the label it starts with.)
 		 */
 		o->refs++;
 		model_owner_put(m, s->owner);
@@ -314,6 +330,35 @@ struct series *model_series(struct model *m, const struct family *f, struct owne
 	if (!s->refs++ && s->owner)
 		m->unheld--;
 	return s;
+}
+
+struct series *model_series(struct model *m, const struct family *f, struct owner *o,
+			    size_t nlabels, const struct label *labels)
+{
+	buf_reset(&m->scratch);
+	buf_append(&m->scratch, "", 0);
+	expo_labels(&m->scratch, nlabels, labels);
+	return series_get(m, f, o);
+}
+
+struct series *model_series_under(struct model *m, const struct family *f, struct owner *o,
+				  size_t nlabels, const struct label *labels)
+{
+	size_t at;
+
+	if (!o->prefix_len) {
+		log_error("model: series under %s, an owner with no label", o->key);
+		abort();
+	}
+	buf_reset(&m->scratch);
+	buf_append(&m->scratch, o->key, o->prefix_len);
+	at = m->scratch.len;
+	expo_labels(&m->scratch, nlabels, labels);
+	if (m->scratch.len == at)
+		buf_append(&m->scratch, "}", 1);
+	else
+		m->scratch.data[at] = ',';	/* {b="y"} continues {a="x" */
+	return series_get(m, f, o);
 }
 
 void model_series_put(struct model *m, struct series *s)
@@ -325,11 +370,6 @@ void model_series_put(struct model *m, struct series *s)
 void model_add(struct series *s, uint64_t delta)
 {
 	s->value += delta;
-}
-
-const char *model_owner_key(const struct owner *o)
-{
-	return o->key;
 }
 
 void model_prune(struct model *m, time_t now)
@@ -371,7 +411,7 @@ void model_render(const struct model *m, struct buf *out, enum expo_format forma
 		for (const struct series *s = fa->head; s; s = s->fnext) {
 			size_t pl = prefix_len(s);
 
-			expo_sample_u64(out, fa->family->name, fa->name_len, pl ? s->owner->prefix : "", pl,
+			expo_sample_u64(out, fa->family->name, fa->name_len, pl ? s->owner->key : "", pl,
 					s->labels, strlen(s->labels), s->value);
 		}
 	}
@@ -391,7 +431,7 @@ void model_walk(struct model *m, const struct family *f,
 				continue;
 			}
 			buf_reset(&m->scratch);
-			buf_append(&m->scratch, s->owner->prefix, s->owner->prefix_len);
+			buf_append(&m->scratch, s->owner->key, s->owner->prefix_len);
 			buf_append(&m->scratch, s->labels, strlen(s->labels));
 			fn(arg, m->scratch.data, s->value);
 		}

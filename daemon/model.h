@@ -24,17 +24,17 @@ void model_free(struct model *m);
 /* series.max_per_family: 0 for no limit. */
 void model_set_max_series(struct model *m, size_t max);
 
+/* The owner with this key, made on first use (grace in seconds; the last call's grace wins). */
+struct owner *model_owner(struct model *m, const char *key, time_t grace);
 /*
- * The owner with this key, made on first use (grace in seconds; the last
- * call's grace wins).  label, when not NULL, is the first label of every
- * series it will own, kept once in the owner (the key must imply it).
+ * The owner keyed by a label, the first label of the series made under it
+ * (model_series_under()): stored once, in the owner, not in each series.
  */
-struct owner *model_owner(struct model *m, const char *key, time_t grace, const struct label *label);
+struct owner *model_owner_label(struct model *m, const struct label *label, time_t grace);
 void model_owner_put(struct model *m, struct owner *o);
 /* A collection starts: owners marked alive in it keep their series whatever their grace. */
 void model_begin(struct model *m);
 void model_owner_alive(struct model *m, struct owner *o, time_t now);
-const char *model_owner_key(const struct owner *o);
 
 /*
  * The series of family f with these labels, made on first use, with a
@@ -43,6 +43,9 @@ const char *model_owner_key(const struct owner *o);
  */
 struct series *model_series(struct model *m, const struct family *f, struct owner *o,
 			    size_t nlabels, const struct label *labels);
+/* The series of f labelled with o's label (model_owner_label()) and then these. */
+struct series *model_series_under(struct model *m, const struct family *f, struct owner *o,
+				  size_t nlabels, const struct label *labels);
 void model_series_put(struct model *m, struct series *s);
 void model_add(struct series *s, uint64_t delta);
 

@@ -67,7 +67,7 @@ static void test_utf8(void **state)
 static void test_render_order(void **state)
 {
 	struct model *m = new_model(0);
-	struct owner *o = model_owner(m, "o", 60, NULL);
+	struct owner *o = model_owner(m, "o", 60);
 	struct buf out = { 0 };
 	struct label l1[] = { { "cgroup", "/z" } }, l2[] = { { "cgroup", "/a\"q" } };
 	struct series *z = model_series(m, &fam_b, o, 1, l1);
@@ -123,7 +123,7 @@ static void test_values(void **state)
 static void test_overflow(void **state)
 {
 	struct model *m = new_model(2);
-	struct owner *o = model_owner(m, "o", 60, NULL);
+	struct owner *o = model_owner(m, "o", 60);
 	struct buf out = { 0 };
 	const char *cg[] = { "/d", "/b", "/c\"q", "/a" };
 	struct model_stats st;
@@ -156,7 +156,7 @@ static void test_overflow(void **state)
 static void test_lifetimes(void **state)
 {
 	struct model *m = new_model(0);
-	struct owner *o = model_owner(m, "cgroup /x", 60, &(struct label){ "cgroup", "/x" });
+	struct owner *o = model_owner_label(m, &(struct label){ "cgroup", "/x" }, 60);
 	struct label l[] = { { "cgroup", "/x" } };
 	struct series *s1 = model_series(m, &fam_b, o, 1, l), *s2 = model_series(m, &fam_b, o, 1, l);
 	struct buf out = { 0 };
@@ -193,16 +193,18 @@ static void walk_collect(void *arg, const char *labels, uint64_t value)
 
 /*
  * An owner's label is stored once: its series keep the rest of their labels,
- * render and compare as whole label sets, and a set that does not start with
- * the owner's label is kept whole.
+ * are found the same by their whole label set or under the owner, render and
+ * walk as whole label sets; a set that does not start with the owner's label
+ * is kept whole; the overflow series takes the owner's label name too.
  */
 static void test_owner_prefix(void **state)
 {
-	struct model *m = new_model(0);
-	struct owner *o = model_owner(m, "c/a\"q", 60, &(struct label){ "cgroup", "/a\"q" });
+	struct model *m = new_model(3);
+	struct owner *o = model_owner_label(m, &(struct label){ "cgroup", "/a\"q" }, 60);
 	struct label one[] = { { "cgroup", "/a\"q" } }, two[] = { { "cgroup", "/a\"q" }, { "reason", "x" } },
 		     other[] = { { "cgroup", "/a\"qq" } };
-	struct series *s1 = model_series(m, &fam_b, o, 1, one), *s2 = model_series(m, &fam_b, o, 2, two);
+	struct series *s1 = model_series_under(m, &fam_b, o, 0, NULL);
+	struct series *s2 = model_series_under(m, &fam_b, o, 1, &two[1]);
 	struct series *s3 = model_series(m, &fam_b, o, 1, other);
 	struct buf out = { 0 }, walk = { 0 };
 	struct model_stats st;
@@ -212,34 +214,36 @@ static void test_owner_prefix(void **state)
 	assert_ptr_equal(model_series(m, &fam_b, o, 1, one), s1);
 	assert_ptr_equal(model_series(m, &fam_b, o, 2, two), s2);
 	assert_ptr_equal(model_series(m, &fam_b, o, 1, other), s3);
-	assert_ptr_equal(model_owner(m, "c/a\"q", 60, &(struct label){ "cgroup", "/a\"q" }), o);
+	assert_ptr_equal(model_owner_label(m, &(struct label){ "cgroup", "/a\"q" }, 60), o);
 	model_add(s1, 1);
 	model_add(s2, 2);
 	model_add(s3, 3);
+	model_add(model_series_under(m, &fam_b, o, 1, &(struct label){ "reason", "y" }), 4);	/* the 4th */
 	model_render(m, &out, EXPO_TEXT);
 	assert_string_equal(out.data,
 		"# HELP b_total B \\\\ things\\nsecond line\n"
 		"# TYPE b_total counter\n"
 		"b_total{cgroup=\"/a\\\"q\"} 1\n"
 		"b_total{cgroup=\"/a\\\"q\",reason=\"x\"} 2\n"
-		"b_total{cgroup=\"/a\\\"qq\"} 3\n");
+		"b_total{cgroup=\"/a\\\"qq\"} 3\n"
+		"b_total{cgroup=\"overflow\",reason=\"overflow\"} 4\n");
 	model_walk(m, &fam_b, walk_collect, &walk);
-	assert_string_equal(walk.data,
-		"{cgroup=\"/a\\\"q\"}=1;{cgroup=\"/a\\\"q\",reason=\"x\"}=2;{cgroup=\"/a\\\"qq\"}=3;");
+	assert_string_equal(walk.data, "{cgroup=\"/a\\\"q\"}=1;{cgroup=\"/a\\\"q\",reason=\"x\"}=2;"
+				       "{cgroup=\"/a\\\"qq\"}=3;{cgroup=\"overflow\",reason=\"overflow\"}=4;");
 	model_stats(m, &st);
-	assert_int_equal(st.series, 3);
+	assert_int_equal(st.series, 4);
 	assert_int_equal(st.owners, 1);
 	for (int i = 0; i < 2; i++) {
 		model_series_put(m, s1);
 		model_series_put(m, s2);
 		model_series_put(m, s3);
 	}
-	model_owner_put(m, o);	/* the two model_owner calls */
+	model_owner_put(m, o);	/* the two model_owner_label calls */
 	model_owner_put(m, o);
 	model_begin(m);
 	model_prune(m, time(NULL) + 61);
 	model_stats(m, &st);
-	assert_int_equal(st.series, 0);
+	assert_int_equal(st.series, 1);	/* the overflow series stays */
 	assert_int_equal(st.owners, 0);
 	model_free(m);
 	buf_free(&out);
