@@ -142,10 +142,10 @@ enum src_kind { SRC_CG, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST, SR
 
 /* Slot layout per kind: the counters first (by their index in the map value), then the rest. */
 #define CG_RARE_FIRST	HOT__COUNT	/* SRC_CG: cgroup_hot's counters, then cgroup_rare's, then info */
-#define CG_INFO_SLOT(kind)	((kind) == SRC_CG ? HOT__COUNT + RARE__COUNT : (kind) == SRC_CG_XCOMP ? 1 : 2)
+#define CG_INFO		(HOT__COUNT + RARE__COUNT)	/* SRC_CG: the cgroup's fpu_cgroup_info */
 #define XS_SAVES	0	/* SRC_CG_XSTATE: fpu_xstate_saves_total */
 #define XS_DEACT	1	/* fpu_regs_deactivated_total */
-#define XS_COMPONENTS	3	/* after the info slot: one per component */
+#define XS_COMPONENTS	2	/* one per component, then fpu_xstate_enlarged_saves_total if enlarged */
 #define VCPU_LOADS	0
 #define VCPU_RELOADS	1
 #define GX_SAVES	0	/* SRC_GUEST_XSTATE, then one per component */
@@ -250,13 +250,13 @@ static void src_shape(unsigned char kind, uint64_t k2, unsigned int *ncounters, 
 		*ncounters = HOT__COUNT + RARE__COUNT;
 		*nslots = HOT__COUNT + RARE__COUNT + 1;
 		break;
-	case SRC_CG_XSTATE:	/* saves, deactivations, info, components, enlarged */
+	case SRC_CG_XSTATE:
 		*ncounters = 1;
-		*nslots = XS_COMPONENTS + popcount64(k2 & ~XSTATE_ENLARGED) + 1;
+		*nslots = XS_COMPONENTS + popcount64(k2 & ~XSTATE_ENLARGED) + !!(k2 & XSTATE_ENLARGED);
 		break;
-	case SRC_CG_XCOMP:	/* requests, info */
+	case SRC_CG_XCOMP:
 		*ncounters = 1;
-		*nslots = 2;
+		*nslots = 1;
 		break;
 	case SRC_VCPU:
 		*ncounters = 2;
@@ -530,8 +530,17 @@ static int cg_map(struct source *s, const char *path)
 	{
 		struct label l[] = { { "unit", d.unit }, { "pod_uid", d.pod_uid },
 				     { "container_id", d.container_id } };
+		struct series *info = model_series_under(m.model, &f_cgroup_info, o, 3, l);
 
-		slots[CG_INFO_SLOT(s->kind)] = model_series_under(m.model, &f_cgroup_info, o, 3, l);
+		/*
+		 * Held by the cgroup's SRC_CG; made by the others too (a cgroup
+		 * counted only there still has its info series), not held:
+		 * it lives as long as its owner does.
+		 */
+		if (s->kind == SRC_CG)
+			slots[CG_INFO] = info;
+		else
+			model_series_put(m.model, info);
 	}
 	if (s->kind == SRC_CG_XSTATE) {
 		uint64_t bv = s->k2 & ~XSTATE_ENLARGED;
@@ -664,7 +673,7 @@ static void sync_cgroup_pairs(enum map_id id, unsigned char kind, int fd, int pe
 		s->prev[0] = m.sums[i];
 		if (d && s->mapped)
 			for (unsigned int j = 0; j < s->nslots; j++)
-				if (j != CG_INFO_SLOT(kind) && src_slots(s)[j])
+				if (src_slots(s)[j])
 					model_add(src_slots(s)[j], d);
 		cg_retire(s, st, key, fd, now);
 	}

@@ -13,9 +13,9 @@ struct owner {
 	uint32_t hash;
 	unsigned int refs;	/* series and sources that hold it */
 	time_t last_alive;
-	unsigned long alive_in;	/* the collection that last saw it alive */
 	time_t grace;
-	size_t prefix_len;	/* an owner by label: its key is the label rendered ({cgroup="/a") */
+	unsigned int alive_in;	/* the collection that last saw it alive */
+	unsigned int prefix_len;	/* an owner by label: its key is the label rendered ({cgroup="/a") */
 	char key[];
 };
 
@@ -56,7 +56,7 @@ struct model {
 	struct table series, owners;
 	uint64_t overflowed;
 	size_t unheld;		/* series with an owner that nothing holds: all a prune may drop */
-	unsigned long collection;
+	unsigned int collection;
 	struct buf scratch;
 };
 
@@ -159,7 +159,7 @@ static struct owner *owner_get(struct model *m, const char *key, size_t len, int
 			table_grow(&m->owners, owner_index);
 		o = xcalloc(1, sizeof(*o) + len + 1);
 		memcpy(o->key, key, len + 1);
-		o->prefix_len = prefixed ? len : 0;
+		o->prefix_len = prefixed ? (unsigned int)len : 0;
 		o->hash = h;
 		o->last_alive = time(NULL);	/* what is first seen gone still gets its grace */
 		o->hnext = m->owners.buckets[h & (m->owners.nbuckets - 1)];
