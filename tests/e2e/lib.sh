@@ -145,6 +145,37 @@ ftrace_count() {
 	! grep -h '^overrun: [1-9]' "$FTRACE"/per_cpu/cpu*/stats | grep -q . || fail "trace buffer overrun"
 	grep -c " $1:" "$FTRACE/trace"
 }
+# run_traced COMM CMD...: runs a workload that joins its cgroup as COMM and waits for a line on
+# stdin (tests/workloads/cgjoin.h). Once it waits: scrapes the baseline into $WORK/m0, starts the
+# trace (ftrace_open with FTRACE_DEFER=1 before), lets it go and waits for it. A save of an
+# exiting task is counted at the next deactivation on its CPU: one is made on each afterwards.
+run_traced() {
+	local comm=$1 wl
+	shift
+	rm -f "$WORK/go"
+	mkfifo "$WORK/go"
+	"$@" <"$WORK/go" >/dev/null &
+	wl=$!
+	exec 9>"$WORK/go"
+	for _ in $(seq 100); do
+		[ "$(cat /proc/$wl/comm 2>/dev/null)" = "$comm" ] && [ "$(awk '{ print $3 }' /proc/$wl/stat)" = S ] && break
+		sleep 0.05
+	done
+	[ "$(cat /proc/$wl/comm 2>/dev/null)" = "$comm" ] || fail "$1 did not join its cgroup as $comm"
+	scrape >"$WORK/m0" || fail "scrape failed"
+	ftrace_start
+	echo go >&9
+	exec 9>&-
+	wait $wl || fail "$1 failed"
+	for c in $(seq 0 $(($(nproc) - 1))); do taskset -c "$c" "$BUILD/tests/avxspin" 3 >/dev/null; done
+}
+# since NAME LABEL...: what the series matching grew by from $WORK/m0 to $WORK/m (absent is 0).
+since() {
+	local a b
+	a=$(metric_sum "$WORK/m" "$@")
+	b=$(metric_sum "$WORK/m0" "$@")
+	echo $(( ${a/absent/0} - ${b/absent/0} ))
+}
 # unique_series FILE: fails if a series (name and labels) appears twice.
 unique_series() {
 	local dup

@@ -19,26 +19,11 @@ FTRACE_DEFER=1 ftrace_open exits 'x86_fpu/x86_fpu_regs_deactivated:load_fpu == 1
 	'x86_fpu/x86_fpu_dropped:comm == "fpu_truth"'
 # The workload joins the cgroup and waits; its counts so far are the baseline, then the trace
 # and the workload start: from there on every event of the cgroup is a traced fpu_truth one.
-mkfifo "$WORK/go"
-"$BUILD/tests/threadexit" $N "$(cgroup_v2_root)$cg" <"$WORK/go" &
-wl=$!
-exec 9>"$WORK/go"
-for _ in $(seq 100); do
-	[ "$(cat /proc/$wl/comm 2>/dev/null)" = fpu_truth ] && [ "$(awk '{ print $3 }' /proc/$wl/stat)" = S ] && break
-	sleep 0.05
-done
-scrape >"$WORK/m0" || fail "scrape failed"
-ftrace_start
-echo go >&9
-exec 9>&-
-wait $wl || fail "threadexit failed"
-# A save of an exiting thread is counted at the next deactivation on its CPU: make one on each.
-for c in $(seq 0 $(($(nproc) - 1))); do taskset -c "$c" "$BUILD/tests/avxspin" 3 >/dev/null; done
+run_traced fpu_truth "$BUILD/tests/threadexit" $N "$(cgroup_v2_root)$cg"
 saves_truth=$(ftrace_count x86_fpu_regs_deactivated)
 drops_truth=$(ftrace_count x86_fpu_dropped)
 scrape >"$WORK/m" || fail "scrape failed"
 # counted since the baseline (a series not there yet counts from 0)
-since() { local a b; a=$(metric_sum "$WORK/m" "$@"); b=$(metric_sum "$WORK/m0" "$@"); echo $(( ${a/absent/0} - ${b/absent/0} )); }
 saves=$(since fpu_regs_deactivated_total "cgroup=\"$cg\"")
 by_value=$(since fpu_xstate_saves_total "cgroup=\"$cg\"")
 zero=$(metric_sum "$WORK/m" fpu_xstate_saves_total "cgroup=\"$cg\"" 'xfeatures="0x0"')

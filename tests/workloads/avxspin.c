@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "cgjoin.h"
+
 /*
  * Loads ymm8 with non-zero upper lanes and enters nanosleep in the same asm
  * block, so no library code (which may vzeroupper) runs in between: the
@@ -28,14 +30,17 @@ int main(int argc, char **argv)
 	struct timespec ts = { 0, 100 * 1000 };
 	long n;
 
-	if (argc != 2 || (n = strtol(argv[1], NULL, 10)) <= 0) {
-		fprintf(stderr, "usage: avxspin N\n");
+	if (argc < 2 || argc > 3 || (n = strtol(argv[1], NULL, 10)) <= 0) {
+		fprintf(stderr, "usage: avxspin N [CGROUP_DIR]\n");
 		return 2;
 	}
 	if (!__builtin_cpu_supports("avx")) {
 		fprintf(stderr, "avxspin: this CPU has no AVX\n");
 		return 1;
 	}
+	/* with a cgroup: join it as fpu_avx and wait for a line on stdin (cgjoin.h) */
+	if (argc == 3 && cgjoin(argv[2], "fpu_avx"))
+		return 1;
 	for (long i = 0; i < n; i++)
 		if (sleep_with_ymm_dirty(&ts) != 0) {
 			fprintf(stderr, "avxspin: nanosleep failed\n");

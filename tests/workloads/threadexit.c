@@ -1,9 +1,10 @@
 /* threadexit.c: N threads one after another, each using the FPU, sleeping once and exiting: real saves and thread exits. */
 #include <pthread.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "cgjoin.h"
 
 static void *worker(void *arg)
 {
@@ -25,20 +26,8 @@ int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 100;
 
-	if (argc > 2) {
-		char path[4096];
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/cgroup.procs", argv[2]);
-		if (!(f = fopen(path, "w")) || fprintf(f, "0\n") < 0 || fclose(f)) {
-			perror(path);
-			return 1;
-		}
-		prctl(PR_SET_NAME, "fpu_truth");
-		if (!fgets(path, sizeof(path), stdin))
-			return 1;
-	}
-
+	if (argc > 2 && cgjoin(argv[2], "fpu_truth"))
+		return 1;
 	for (long i = 0; i < n; i++) {
 		pthread_t t;
 
