@@ -39,7 +39,6 @@ struct fam {
 	const struct family *family;
 	size_t name_len;
 	struct series *head, **tail;	/* in the order they were made */
-	size_t n;
 	size_t regular;		/* series counted against max_per_family */
 	struct series *overflow;
 };
@@ -256,7 +255,6 @@ static struct series *series_make(struct model *m, struct fam *fa, struct owner 
 	m->series.n++;
 	*fa->tail = s;
 	fa->tail = &s->fnext;
-	fa->n++;
 	return s;
 }
 
@@ -391,7 +389,6 @@ void model_prune(struct model *m, time_t now)
 			model_owner_put(m, s->owner);
 			m->unheld--;
 			fa->regular--;
-			fa->n--;
 			free(s);
 		}
 		fa->tail = pp;
