@@ -329,6 +329,8 @@ void cgroups_expire(time_t now, time_t grace)
 			}
 		}
 	}
+	if (cg.nbuckets > CG_BUCKETS_MIN && cg.n < cg.nbuckets / 8)	/* a table a burst of cgroups grew */
+		table_resize(cg.nbuckets / 4 > CG_BUCKETS_MIN ? cg.nbuckets / 4 : CG_BUCKETS_MIN);
 }
 
 int cgroups_path_of_pid(pid_t pid, char *out, size_t size)

@@ -493,8 +493,8 @@ static struct series *make_cg(struct source *s, unsigned int counter)
 	}
 }
 
-/* Component series of an XSTATE_BV into slots[first...]: under the owner's label, or after owner_label. */
-static void component_series(struct source *s, const struct family *f, const struct label *owner_label,
+/* Component series of an XSTATE_BV into slots[first...]: after label, or under the owner's label (NULL). */
+static void component_series(struct source *s, const struct family *f, const struct label *label,
 			     uint64_t xf, unsigned int first)
 {
 	char scratch[8];
@@ -502,11 +502,10 @@ static void component_series(struct source *s, const struct family *f, const str
 	for (unsigned int bit = 0, i = first; bit < 64; bit++) {
 		if (!(xf >> bit & 1))
 			continue;
-		struct label l[] = { owner_label ? *owner_label : (struct label){ NULL, NULL },
-				     { "component", xstate_component_name(bit, scratch) } };
+		struct label comp = { "component", xstate_component_name(bit, scratch) };
 
-		src_slots(s)[i++] = owner_label ? model_series(m.model, f, s->owner, 2, l) :
-						  model_series_under(m.model, f, s->owner, 1, &l[1]);
+		src_slots(s)[i++] = label ? model_series(m.model, f, s->owner, 2, (struct label[]){ *label, comp }) :
+					    model_series_under(m.model, f, s->owner, 1, &comp);
 	}
 }
 

@@ -172,7 +172,7 @@ static struct owner *owner_get(struct model *m, const char *key, size_t len, int
 
 struct owner *model_owner(struct model *m, const char *key, time_t grace)
 {
-	/* a key that starts like a rendered label would be taken for one */
+	/* the same table as the label-keyed owners: their keys start with '{', these never do here */
 	return owner_get(m, key, strlen(key), 0, grace);
 }
 

@@ -24,7 +24,10 @@ void model_free(struct model *m);
 /* series.max_per_family: 0 for no limit. */
 void model_set_max_series(struct model *m, size_t max);
 
-/* The owner with this key, made on first use (grace in seconds; the last call's grace wins). */
+/*
+ * The owner with this key (never starting with '{', which label-keyed owners
+ * do), made on first use (grace in seconds; the last call's grace wins).
+ */
 struct owner *model_owner(struct model *m, const char *key, time_t grace);
 /*
  * The owner keyed by a label, the first label of the series made under it
