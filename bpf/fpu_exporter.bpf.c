@@ -220,7 +220,7 @@ int BPF_PROG(kvm_fpu, int load)
 	return count_kvm_fpu(load);
 }
 
-/* The classic tracepoint, for a kvm module loaded without BTF. */
+/* The classic tracepoint: preferred where it attaches (probes.c, classic_first), and for a kvm module without BTF. */
 struct kvm_fpu_args {
 	__u64 common;
 	__u32 load;
@@ -341,15 +341,33 @@ static __always_inline int is_sigreturn_nr(long nr, struct task_struct *task)
 	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
 }
 
-/* Optional (sigreturn.compat): runs for every syscall on the host. */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter_compat_sigreturn, struct pt_regs *regs, long id)
+static __always_inline int count_compat_sigreturn(long id)
 {
 	if (id == NR_rt_sigreturn)
 		return 0;	/* counted by sys_enter_rt_sigreturn */
 	if (is_sigreturn_nr(id, current_task()))
 		count_rare(bpf_get_current_cgroup_id(), RARE_SIGRETURNS);
 	return 0;
+}
+
+/* Optional (sigreturn.compat): runs for every syscall on the host. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_compat_sigreturn, struct pt_regs *regs, long id)
+{
+	return count_compat_sigreturn(id);
+}
+
+/* The classic tracepoint, preferred where it attaches (probes.c, classic_first). */
+struct sys_enter_args {
+	__u64 common;
+	long id;
+	unsigned long args[6];
+};
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int sys_enter_compat_sigreturn_classic(struct sys_enter_args *args)
+{
+	return count_compat_sigreturn(args->id);
 }
 
 /* __fpu_restore_sig() found no valid FP_XSTATE_MAGIC in the frame. */

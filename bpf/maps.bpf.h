@@ -90,7 +90,7 @@ static __always_inline void count_full(__u32 map_id)
 	__u64 *full = bpf_map_lookup_elem(&map_full, &map_id);
 
 	if (full)
-		*full += 1;
+		__sync_fetch_and_add(full, 1);	/* programs on preemptible tracepoints share a CPU */
 }
 
 static __always_inline void *lookup_or_init(void *map, __u32 map_id,

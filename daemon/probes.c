@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/perf_event.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -22,11 +24,19 @@
 
 enum toggle { T_FPU = 1, T_KVM = 2, T_SIGNALS = 4, T_COMPAT = 8 };
 
-/* One row a tracepoint: the tp_btf program and, where one exists, its classic fallback. */
+/*
+ * One row a tracepoint: the tp_btf program and, where one exists, its classic
+ * program.  classic_first: on a tracepoint fired with preemption enabled,
+ * Linux 7.1 and later run BTF and raw programs preemptibly behind a per-CPU
+ * recursion guard, and a run that finds its CPU's guard taken is skipped, not
+ * counted.  Perf's classic path still runs with preemption off, so it is
+ * preferred wherever this process may open the event (perf_event_paranoid).
+ */
 struct probe {
 	const char *tracepoint;		/* subsystem:event */
 	const char *program;
 	const char *fallback;		/* classic tracepoint program, or NULL */
+	int classic_first;
 	unsigned int toggles;		/* enabled when any of these is on */
 	struct bpf_program *prog;
 	struct bpf_link *link;
@@ -50,7 +60,7 @@ static struct probe probe_table[] = {
 	{ .tracepoint = "sched:sched_process_exit", .program = "thread_exit", .fallback = NULL,
 	  .toggles = T_KVM },
 	{ .tracepoint = "kvm:kvm_fpu", .program = "kvm_fpu", .fallback = "kvm_fpu_classic",
-	  .toggles = T_KVM },
+	  .classic_first = 1, .toggles = T_KVM },
 	{ .tracepoint = "syscalls:sys_enter_arch_prctl", .program = "sys_enter_arch_prctl", .fallback = NULL,
 	  .toggles = T_FPU },
 	{ .tracepoint = "syscalls:sys_exit_arch_prctl", .program = "sys_exit_arch_prctl", .fallback = NULL,
@@ -59,8 +69,8 @@ static struct probe probe_table[] = {
 	  .toggles = T_SIGNALS },
 	{ .tracepoint = "syscalls:sys_enter_rt_sigreturn", .program = "sys_enter_rt_sigreturn", .fallback = NULL,
 	  .toggles = T_SIGNALS },
-	{ .tracepoint = "raw_syscalls:sys_enter", .program = "sys_enter_compat_sigreturn", .fallback = NULL,
-	  .toggles = T_COMPAT },
+	{ .tracepoint = "raw_syscalls:sys_enter", .program = "sys_enter_compat_sigreturn",
+	  .fallback = "sys_enter_compat_sigreturn_classic", .classic_first = 1, .toggles = T_COMPAT },
 	{ .tracepoint = "x86_fpu:x86_fpu_xstate_check_failed", .program = "xstate_check_failed", .fallback = NULL,
 	  .toggles = T_SIGNALS },
 	{ .tracepoint = "cgroup:cgroup_rmdir", .program = "cgroup_rmdir", .fallback = NULL,
@@ -150,14 +160,53 @@ static int have_btf_tracepoint(const char *event)
 	return found;
 }
 
+static void tracefs_event_path(char *path, size_t size, const char *tracepoint, const char *file)
+{
+	const char *colon = strchr(tracepoint, ':');
+
+	snprintf(path, size, TRACEFS "/events/%.*s/%s%s", (int)(colon - tracepoint),
+		 tracepoint, colon + 1, file);
+}
+
 static int have_tracefs_event(const char *tracepoint)
 {
 	char path[256];
-	const char *colon = strchr(tracepoint, ':');
 
-	snprintf(path, sizeof(path), TRACEFS "/events/%.*s/%s", (int)(colon - tracepoint),
-		 tracepoint, colon + 1);
+	tracefs_event_path(path, sizeof(path), tracepoint, "");
 	return access(path, F_OK) == 0;
+}
+
+/*
+ * May this process open the classic event?  Where perf_event_paranoid is
+ * above 2 (Debian's and Ubuntu's 3), perf_event_open needs CAP_SYS_ADMIN,
+ * which CAP_BPF and CAP_PERFMON alone do not give.
+ */
+static int classic_attachable(const char *tracepoint)
+{
+	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(attr) };
+	char path[256];
+	unsigned long long id;
+	FILE *f;
+	int fd, n;
+
+	tracefs_event_path(path, sizeof(path), tracepoint, "/id");
+	if (!(f = fopen(path, "re")))
+		return 0;
+	n = fscanf(f, "%llu", &id);
+	fclose(f);
+	if (n != 1)
+		return 0;
+	attr.config = id;
+	attr.sample_period = 1;
+	attr.wakeup_events = 1;
+	fd = (int)syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0) {
+		log_info("probe %s: perf_event_open refused (%s): the BTF program serves it",
+			 tracepoint, strerror(errno));
+		return 0;
+	}
+	close(fd);
+	return 1;
 }
 
 /* Classic tracepoints are attached by id, read from tracefs: mount it where missing. */
@@ -268,18 +317,22 @@ static void select_programs(unsigned int toggles)
 		struct probe *p = &probe_table[i];
 		const char *event = strchr(p->tracepoint, ':') + 1;
 		const char *chosen = NULL;
+		int classic;
 
 		p->enabled = (p->toggles & toggles) != 0;
 		p->prog = NULL;
 		if (!p->enabled)
 			continue;
-		if (p->rejected & (p->fallback ? R_FALLBACK : R_PROGRAM))
-			continue;	/* why says it */
-		if (!strncmp(p->tracepoint, "syscalls:", 9))
+		classic = p->fallback && !(p->rejected & R_FALLBACK) && have_tracefs_event(p->tracepoint);
+		if (p->classic_first && classic && classic_attachable(p->tracepoint))
+			chosen = p->fallback;
+		else if (p->rejected & R_PROGRAM)
+			chosen = classic ? p->fallback : NULL;
+		else if (!strncmp(p->tracepoint, "syscalls:", 9))
 			chosen = have_tracefs_event(p->tracepoint) ? p->program : NULL;
-		else if (!(p->rejected & R_PROGRAM) && have_btf_tracepoint(event))
+		else if (have_btf_tracepoint(event))
 			chosen = p->program;
-		else if (p->fallback && have_tracefs_event(p->tracepoint))
+		else if (classic)
 			chosen = p->fallback;
 		if (!chosen && p->rejected)
 			continue;
