@@ -9,7 +9,7 @@
 set -u
 T=/opt/fpu
 export REPORT=/dev/ttyS1 BUILD=$T/build CI=true HOME=/root LANG=C.UTF-8
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$T/bin
 
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
@@ -23,8 +23,11 @@ hostname guest
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
 
 echo "KERNEL $(uname -r) $(dpkg-query -W -f '${Version}' "linux-image-$(uname -r)" 2>/dev/null)" >"$REPORT"
-for check in $T/tests/kernels/g_daemon.sh $T/tests/e2e/t_sigreturn_failures.sh \
-	$T/tests/e2e/t_kvm_vmm.sh $T/tests/e2e/t_bad_input.sh; do
+checks="$T/tests/kernels/g_daemon.sh $T/tests/e2e/t_sigreturn_failures.sh $T/tests/e2e/t_kvm_vmm.sh
+	$T/tests/e2e/t_bad_input.sh"
+# the trace's ground truth for saves holds from 6.16 (t_truth.sh says why)
+[ "$(printf '6.16\n%s\n' "$(uname -r)" | sort -V | head -n 1)" = 6.16 ] && checks="$checks $T/tests/e2e/t_truth.sh"
+for check in $checks; do
 	name=$(basename "$check" .sh)
 	start=$(date +%s)
 	timeout 300 bash "$check" >/tmp/check.log 2>&1

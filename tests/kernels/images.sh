@@ -5,9 +5,10 @@
 #                         vmlinuz, initrd.img, root.img, version) and prints progress on stderr
 #
 # SPEC is SUITE[/PACKAGE]: the suite the kernel comes from (bullseye, bookworm,
-# bookworm-backports) and its image package (default linux-image-amd64, the
-# newest of that suite). The root is always bookworm: the daemon is linked
-# against bookworm's libraries, whatever kernel boots.
+# bookworm-backports, trixie-backports) and its image package (default
+# linux-image-amd64, the newest of that suite). The root is always bookworm:
+# the daemon is linked against bookworm's libraries, whatever kernel boots.
+# A trixie-backports kernel takes from trixie only what it depends on.
 #
 # Cache: $SYSROOT_CACHE (default /var/cache/fpu_exporter)/kernels/SUITE-PACKAGE-KEY,
 # where KEY hashes the package lists and the recipe: a change of either builds anew.
@@ -31,6 +32,8 @@ _kernel_sources() {
 	case $1 in
 	bookworm) ;;
 	bookworm-*) echo "deb $mirror $1 main" ;;
+	trixie-backports) echo "deb $mirror trixie main"
+	   echo "deb $mirror trixie-backports main" ;;
 	*) echo "deb $mirror $1 main"
 	   echo "deb $mirror $1-updates main"
 	   echo "deb ${mirror%/debian}/debian-security $1-security main" ;;
@@ -42,9 +45,34 @@ _kernel_sources() {
 _kernel_pins() {
 	local s
 	[ "$1" != bookworm ] || return 0
+	if [ "$1" = trixie-backports ]; then
+		# the kernel from backports; trixie below bookworm: only what the kernel needs
+		printf 'Package: *\nPin: release n=trixie-backports\nPin-Priority: 990\n\n'
+		printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n\n'
+		return 0
+	fi
 	for s in "$1" "$1-updates" "$1-security"; do
 		printf 'Package: *\nPin: release n=%s\nPin-Priority: 990\n\n' "$s"
 	done
+}
+
+# _kernel_prepare ROOT SUITE: what a suite's kernel needs in the bookworm root before its install.
+# trixie-backports' kernels run their hooks from /etc/kernel and /usr/share/kernel with one
+# run-parts call, which bookworm's run-parts (one directory) refuses: /usr/share/kernel is kept
+# out, and its one job that matters here, the image and config in /boot, done by a hook of ours.
+_kernel_prepare() {
+	local root=$1
+	[ "$2" = trixie-backports ] || return 0
+	mkdir -p "$root/etc/dpkg/dpkg.cfg.d" "$root/etc/kernel/postinst.d"
+	echo 'path-exclude=/usr/share/kernel/*' >"$root/etc/dpkg/dpkg.cfg.d/fpu-no-share-kernel"
+	cat >"$root/etc/kernel/postinst.d/00-fpu-boot" <<'HOOK'
+#!/bin/sh
+# the image and config in /boot, where bookworm's initramfs-tools and images.sh look
+for f in vmlinuz config System.map; do
+	[ -e "/boot/$f-$1" ] || [ ! -e "/usr/lib/modules/$1/$f" ] || cp "/usr/lib/modules/$1/$f" "/boot/$f-$1"
+done
+HOOK
+	chmod 755 "$root/etc/kernel/postinst.d/00-fpu-boot"
 }
 
 # The guest's init: mount the tools disk and run the checks from it (tests/kernels/guest.sh).
@@ -70,7 +98,8 @@ kernel_image() {
 	pkg=linux-image-amd64
 	[ "$spec" = "$suite" ] || pkg=${spec#*/}
 	key=$({ _kernel_recipe; _sysroot_recipe; _sysroot_packages; kernel_root_packages; _kernel_init_stub
-		_kernel_pins "$suite"; echo "$suite $pkg"; } | sha256sum | cut -c1-12)
+		_kernel_pins "$suite"; echo "$suite $pkg"
+		[ "$suite" != trixie-backports ] || declare -f _kernel_prepare; } | sha256sum | cut -c1-12)
 	dir=$cache/kernels/$suite-$pkg-$key
 	KIMG=$dir
 	# One builder per kernel at a time; the others wait for its image.
@@ -97,6 +126,7 @@ _kernel_image_locked() {
 	fi
 	_kernel_sources "$suite" >"$root/etc/apt/sources.list.d/kernel.list"
 	_kernel_pins "$suite" >"$root/etc/apt/preferences.d/kernel"
+	_kernel_prepare "$root" "$suite"
 	_kernel_init_stub >"$root/sbin/fpu-kernel-init"
 	chmod 755 "$root/sbin/fpu-kernel-init"
 	# In a private mount namespace: whatever is mounted for the chroot goes with it.

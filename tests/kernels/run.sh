@@ -1,16 +1,16 @@
 #!/bin/bash
 # run.sh: make test-kernels: boots each Debian kernel of a list under QEMU TCG and runs the guest checks in it; one line per check and per kernel.
-# FPU_KERNELS: the kernels, as images.sh SPECs (default: bullseye bookworm bookworm-backports,
-# i.e. the newest Debian 5.10, 6.1 and 6.12). FPU_KERNELS_TABLE=FILE writes the README's table.
+# FPU_KERNELS: the kernels, as images.sh SPECs (default: bullseye bookworm bookworm-backports trixie-backports,
+# i.e. the newest Debian 5.10, 6.1, 6.12 and backports kernel, 7.x). FPU_KERNELS_TABLE=FILE writes the README's table.
 # Exit 0 when every check passed on every kernel, 77 when nothing failed but an image could not be built.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
-KERNELS=${FPU_KERNELS:-bullseye bookworm bookworm-backports}
+KERNELS=${FPU_KERNELS:-bullseye bookworm bookworm-backports trixie-backports}
 . "$ROOT/tests/kernels/images.sh"
 
 [ "$(id -u)" = 0 ] || { echo "test-kernels: needs root (debootstrap, mkfs, chroot)" >&2; exit 1; }
-for f in fpu_exporter tests/sigloop tests/sigbad tests/testvmm tests/noipv6.so; do
+for f in fpu_exporter tests/sigloop tests/sigbad tests/testvmm tests/threadexit tests/avxspin tests/noipv6.so; do
 	[ -x "$BUILD/$f" ] || { echo "test-kernels: $BUILD/$f missing: make all tools first" >&2; exit 1; }
 done
 for c in qemu-system-x86_64 mkfs.ext4 promtool; do
@@ -23,17 +23,20 @@ trap 'rm -rf "$WORK"' EXIT
 # The tools disk: the host-built binaries and the scripts, laid out like the repository.
 mkdir -p "$WORK/tools/build/tests" "$WORK/tools/tests" "$WORK/tools/config"
 cp "$BUILD/fpu_exporter" "$WORK/tools/build/"
-cp "$BUILD/tests/sigloop" "$BUILD/tests/sigbad" "$BUILD/tests/testvmm" "$BUILD/tests/noipv6.so" \
-	"$WORK/tools/build/tests/"
+cp "$BUILD/tests/sigloop" "$BUILD/tests/sigbad" "$BUILD/tests/testvmm" "$BUILD/tests/threadexit" \
+	"$BUILD/tests/avxspin" "$BUILD/tests/noipv6.so" "$WORK/tools/build/tests/"
+mkdir -p "$WORK/tools/bin" && cp "$(command -v promtool)" "$WORK/tools/bin/"	# for t_truth in the guest
 cp -r "$ROOT/tests/e2e" "$ROOT/tests/kernels" "$WORK/tools/tests/"
 cp "$ROOT/config/fpu_exporter.yaml" "$WORK/tools/config/"
-mkfs.ext4 -q -F -L fputools -d "$WORK/tools" "$WORK/tools.img" 64M >/dev/null || { echo "test-kernels: mkfs of the tools disk failed" >&2; exit 1; }
+mkfs.ext4 -q -F -L fputools -d "$WORK/tools" "$WORK/tools.img" 160M >/dev/null || { echo "test-kernels: mkfs of the tools disk failed" >&2; exit 1; }
+
+# older VERSION: is the kernel just run no newer than VERSION?
+older() { [ "$(printf '%s\n%s\n' "$kernel" "$1" | sort -V | head -n 1)" = "$kernel" ]; }
 
 # table_row: the README's row for the kernel just run (uses kernel, package, spec, log, attached, probes).
 table_row() {
 	local exact="" missing=""
 	passed() { awk -v n="$1" '$1 == "RESULT" && $2 == n && $3 == 0 { f = 1 } END { exit !f }' "$log.r"; }
-	older() { [ "$(printf '%s\n%s\n' "$kernel" "$1" | sort -V | head -n 1)" = "$kernel" ]; }
 	passed g_daemon && exact="signal frames and sigreturn restores (500 of 500)"
 	if passed t_sigreturn_failures; then
 		if older 5.14; then
@@ -50,6 +53,7 @@ table_row() {
 		fi
 	fi
 	passed t_bad_input && exact="$exact; --check-config and bad-input errors"
+	passed t_truth && exact="$exact; saves, drops and guest images against the kernel's trace"
 	grep -q 'promtool ok' "$log.out" && exact="$exact; promtool"
 	older 5.16 && missing="guest XSTATE_BV (fpstate->is_guest, 5.16)"
 	missing=$missing$(awk '$1 == "PROBE" && $3 == 0 { printf "; %s", $2 }' "$log.r")
@@ -91,7 +95,9 @@ for spec in $KERNELS; do
 			bad=1
 		fi
 	done < <(awk '$1 == "RESULT"' "$log.r")
-	for want in g_daemon t_sigreturn_failures t_kvm_vmm t_bad_input; do
+	wants="g_daemon t_sigreturn_failures t_kvm_vmm t_bad_input"
+	older 6.16 || wants="$wants t_truth"
+	for want in $wants; do
 		awk -v n="$want" '$1 == "RESULT" && $2 == n { f = 1 } END { exit !f }' "$log.r" ||
 			{ echo "kernel $kernel: $want FAIL (no result)"; bad=1; }
 	done
