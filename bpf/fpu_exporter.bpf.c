@@ -214,7 +214,11 @@ static __always_inline int count_kvm_fpu(int load)
 	return 0;
 }
 
-SEC("tp_btf/kvm_fpu")
+/*
+ * A raw tracepoint, not tp_btf: attaching it needs no BTF of the kvm module,
+ * which BPF_BTF_GET_FD_BY_ID gives only to CAP_SYS_ADMIN (probes.c).
+ */
+SEC("raw_tp/kvm_fpu")
 int BPF_PROG(kvm_fpu, int load)
 {
 	return count_kvm_fpu(load);

@@ -85,6 +85,8 @@ COUNTER(f_bpf_run_seconds, "fpu_exporter_bpf_run_seconds_total",
 	"Time spent in the probe's BPF program; counts only while kernel.bpf_stats_enabled=1.");
 COUNTER(f_bpf_runs, "fpu_exporter_bpf_runs_total",
 	"Runs of the probe's BPF program; counts only while kernel.bpf_stats_enabled=1.");
+COUNTER(f_bpf_missed, "fpu_exporter_bpf_missed_runs_total",
+	"Runs of the probe's BPF program the kernel skipped, one of it being in progress on that CPU: events not counted.");
 GAUGE(f_map_entries, "fpu_exporter_map_entries",
 	"Entries in the BPF map at the last collection.");
 GAUGE(f_map_capacity, "fpu_exporter_map_capacity",
@@ -1058,6 +1060,11 @@ static void render_self(struct buf *b, enum expo_format format)
 	for (int i = 0; i < n; i++)
 		if (st[i].attached)
 			expo_add(b, &f_bpf_runs, (double)st[i].run_count, 1,
+				 &(struct label){ "probe", st[i].probe });
+	expo_family_header(b, &f_bpf_missed, format);
+	for (int i = 0; i < n; i++)
+		if (st[i].attached)
+			expo_add(b, &f_bpf_missed, (double)st[i].missed, 1,
 				 &(struct label){ "probe", st[i].probe });
 	expo_family_header(b, &f_map_entries, format);
 	for (int i = 0; i < MAP__COUNT; i++)

@@ -1,9 +1,11 @@
 /* probes.c: loads the BPF object, keeps out what the kernel lacks or the config disables, attaches each probe. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <linux/perf_event.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -13,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/btf.h>
 
 #include "fpu_exporter.h"
 #include "fpu_exporter.skel.h"
@@ -21,6 +24,7 @@
 
 #define TRACEFS "/sys/kernel/tracing"
 #define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
+#define KVM_BTF "/sys/kernel/btf/kvm"
 
 enum toggle { T_FPU = 1, T_KVM = 2, T_SIGNALS = 4, T_COMPAT = 8 };
 
@@ -127,6 +131,109 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	}
 	free(msg);
 	return 0;
+}
+
+/* A whole file, or NULL (errno set); no abort on a failed allocation: the caller goes without. */
+static void *read_all(const char *path, size_t *len)
+{
+	struct stat st;
+	size_t cap;
+	char *data = NULL, *grown;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), saved;
+
+	*len = 0;
+	if (fd < 0)
+		return NULL;
+	/* sysfs gives a BTF file's size; one more byte tells its end */
+	cap = fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 20;
+	for (;;) {
+		if (!data || *len == cap) {
+			grown = realloc(data, data ? cap *= 2 : cap);
+			if (!grown) {
+				n = -1;
+				errno = ENOMEM;
+				break;
+			}
+			data = grown;
+		}
+		n = read(fd, data + *len, cap - *len);
+		if (n <= 0)
+			break;
+		*len += (size_t)n;
+	}
+	saved = errno;
+	close(fd);
+	if (n < 0) {
+		free(data);
+		errno = saved;
+		return NULL;
+	}
+	return data;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * A split BTF's type ids go on from its base's, and its string offsets from
+ * the end of its base's strings: base types, split types, base strings and
+ * split strings, in that order under one header, are one valid BTF.
+ */
+int btf_join_split(const char *base_path, const char *split_path)
+{
+	struct btf_header *bh, *sh, joined;
+	size_t blen = 0, slen = 0;
+	char *base = read_all(base_path, &blen), *split = base ? read_all(split_path, &slen) : NULL;
+	int fd = -EINVAL;
+
+	if (!base || !split) {
+		fd = -errno;
+		goto out;
+	}
+	bh = (struct btf_header *)base;
+	sh = (struct btf_header *)split;
+	if (blen < sizeof(*bh) || slen < sizeof(*sh) || bh->magic != BTF_MAGIC || sh->magic != BTF_MAGIC ||
+	    bh->hdr_len > blen || sh->hdr_len > slen ||
+	    (uint64_t)bh->hdr_len + bh->str_off + bh->str_len > blen ||
+	    (uint64_t)bh->hdr_len + bh->type_off + bh->type_len > blen ||
+	    (uint64_t)sh->hdr_len + sh->str_off + sh->str_len > slen ||
+	    (uint64_t)sh->hdr_len + sh->type_off + sh->type_len > slen)
+		goto out;
+	joined = (struct btf_header){ .magic = BTF_MAGIC, .version = bh->version, .hdr_len = sizeof(joined),
+				      .type_off = 0, .type_len = bh->type_len + sh->type_len,
+				      .str_off = bh->type_len + sh->type_len, .str_len = bh->str_len + sh->str_len };
+	fd = memfd_create("fpu_exporter_btf", MFD_CLOEXEC);
+	if (fd < 0) {
+		fd = -errno;
+		goto out;
+	}
+	if (write_all(fd, &joined, sizeof(joined)) ||
+	    write_all(fd, base + bh->hdr_len + bh->type_off, bh->type_len) ||
+	    write_all(fd, split + sh->hdr_len + sh->type_off, sh->type_len) ||
+	    write_all(fd, base + bh->hdr_len + bh->str_off, bh->str_len) ||
+	    write_all(fd, split + sh->hdr_len + sh->str_off, sh->str_len)) {
+		close(fd);
+		fd = -EIO;
+	}
+out:
+	free(base);
+	free(split);
+	return fd;
 }
 
 /* Is there a BTF tracepoint type for event, in vmlinux or a loaded module? */
@@ -306,6 +413,14 @@ static unsigned int toggles_of(const struct config *cfg)
 	       (cfg->probe_signals ? T_SIGNALS : 0) | (cfg->sigreturn_compat ? T_COMPAT : 0);
 }
 
+/* A tp_btf program attaches by its tracepoint's BTF type; a raw_tp one needs only the tracepoint. */
+static int needs_attach_btf(const char *program)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(pr.skel->obj, program);
+
+	return !prog || bpf_program__type(prog) != BPF_PROG_TYPE_RAW_TRACEPOINT;
+}
+
 /* Picks which program, if any, serves each enabled probe; every other program stays unloaded. */
 static void select_programs(unsigned int toggles)
 {
@@ -330,7 +445,8 @@ static void select_programs(unsigned int toggles)
 			chosen = classic ? p->fallback : NULL;
 		else if (!strncmp(p->tracepoint, "syscalls:", 9))
 			chosen = have_tracefs_event(p->tracepoint) ? p->program : NULL;
-		else if (have_btf_tracepoint(event))
+		else if (have_btf_tracepoint(event) ||
+			 (!needs_attach_btf(p->program) && have_tracefs_event(p->tracepoint)))
 			chosen = p->program;
 		else if (classic)
 			chosen = p->fallback;
@@ -459,7 +575,9 @@ static int kernel_too_old(void)
 
 int probes_init(const struct config *cfg)
 {
-	int err, attached = 0;
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+	char btf_path[64];
+	int err, attached = 0, btf_fd = -1;
 
 	snprintf(pr.libbpf_version, sizeof(pr.libbpf_version), "%u.%u",
 		 libbpf_major_version(), libbpf_minor_version());
@@ -481,11 +599,25 @@ int probes_init(const struct config *cfg)
 		goto fail;
 	}
 	ensure_tracefs();
+	/*
+	 * CO-RE against the kvm module's types: libbpf would read the module's
+	 * BTF by id, which needs CAP_SYS_ADMIN; the same BTF read from sysfs,
+	 * joined to vmlinux's, needs nothing more than the file.
+	 */
+	if (access(KVM_BTF, F_OK) == 0) {
+		btf_fd = btf_join_split(VMLINUX_BTF, KVM_BTF);
+		if (btf_fd < 0)
+			log_warn("joining " VMLINUX_BTF " and " KVM_BTF ": %s; libbpf reads the module's BTF itself",
+				 strerror(-btf_fd));
+		else
+			snprintf(btf_path, sizeof(btf_path), "/proc/self/fd/%d", btf_fd);
+	}
+	open_opts.btf_custom_path = btf_fd >= 0 ? btf_path : NULL;
 	/* A program the kernel refuses is left out and the rest loaded again: at most once per probe. */
 	for (size_t tries = 0;; tries++) {
 		struct probe *p;
 
-		pr.skel = fpu_exporter_bpf__open();
+		pr.skel = fpu_exporter_bpf__open_opts(&open_opts);
 		if (!pr.skel) {
 			err = -errno;
 			log_error("opening the BPF object: %s", strerror(-err));
@@ -515,6 +647,9 @@ int probes_init(const struct config *cfg)
 	}
 	btf__free(pr.vmlinux);	/* several MB, needed only to choose the programs */
 	pr.vmlinux = NULL;
+	if (btf_fd >= 0)
+		close(btf_fd);
+	btf_fd = -1;
 	attach_programs();
 	for (size_t i = 0; i < NPROBES; i++)
 		attached += probe_table[i].link != NULL;
@@ -548,6 +683,8 @@ int probes_init(const struct config *cfg)
 	pr.map_fds[MAP_XCOMP_REQUESTS] = pr.maps.xcomp_requests;
 	return 0;
 fail:
+	if (btf_fd >= 0)
+		close(btf_fd);
 	probes_fini();
 	return err;
 }
@@ -608,6 +745,7 @@ int probes_status(const struct probe_status **out)
 			if (bpf_obj_get_info_by_fd(bpf_program__fd(p->prog), &info, &len) == 0) {
 				s->run_time_ns = info.run_time_ns;
 				s->run_count = info.run_cnt;
+				s->missed = info.recursion_misses;	/* 5.12+; counted whatever bpf_stats */
 			}
 		}
 		n++;

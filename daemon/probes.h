@@ -15,6 +15,7 @@ struct probe_status {
 	const char *why;	/* when not attached */
 	uint64_t run_time_ns;	/* kernel.bpf_stats_enabled counters */
 	uint64_t run_count;
+	uint64_t missed;	/* runs skipped by the kernel's recursion guard */
 };
 
 struct probe_maps {
@@ -45,5 +46,12 @@ const struct probe_maps *probes_maps(void);
 /* The fd of a map by its enum map_id (fpu_exporter.h). */
 int probes_map_fd(enum map_id id);
 const char *probes_libbpf_version(void);
+
+/*
+ * A memfd holding one BTF: the raw BTF at base_path followed by the split
+ * BTF at split_path (a module's, in /sys/kernel/btf) that builds on it; or
+ * -errno.  For CO-RE against module types without reading module BTF by id.
+ */
+int btf_join_split(const char *base_path, const char *split_path);
 
 #endif /* PROBES_H */

@@ -30,6 +30,7 @@ static cJSON *probes_json(void)
 			cJSON_AddStringToObject(o, "why", st[i].why);
 		cJSON_AddNumberToObject(o, "run_count", (double)st[i].run_count);
 		cJSON_AddNumberToObject(o, "run_time_ns", (double)st[i].run_time_ns);
+		cJSON_AddNumberToObject(o, "missed_runs", (double)st[i].missed);
 		cJSON_AddItemToArray(a, o);
 	}
 	return a;

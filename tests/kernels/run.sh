@@ -53,6 +53,7 @@ table_row() {
 		fi
 	fi
 	passed t_bad_input && exact="$exact; --check-config and bad-input errors"
+	passed g_nosysadmin && exact="$exact; without CAP_SYS_ADMIN: the syscalls: probes alone unattached, kvm_fpu's counts and skipped runs adding up to KVM's"
 	passed t_truth && exact="$exact; saves, drops and guest images against the kernel's trace"
 	grep -q 'promtool ok' "$log.out" && exact="$exact; promtool"
 	older 5.16 && missing="guest XSTATE_BV (fpstate->is_guest, 5.16)"
@@ -95,7 +96,7 @@ for spec in $KERNELS; do
 			bad=1
 		fi
 	done < <(awk '$1 == "RESULT"' "$log.r")
-	wants="g_daemon t_sigreturn_failures t_kvm_vmm t_bad_input"
+	wants="g_daemon t_sigreturn_failures t_kvm_vmm t_bad_input g_nosysadmin"
 	older 6.16 || wants="$wants t_truth"
 	for want in $wants; do
 		awk -v n="$want" '$1 == "RESULT" && $2 == n { f = 1 } END { exit !f }' "$log.r" ||
