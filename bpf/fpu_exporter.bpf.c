@@ -11,6 +11,7 @@
 #define TS_COMPAT	0x0002		/* arch/x86/include/asm/thread_info.h */
 #define X32_SYSCALL_BIT	0x40000000
 #define NR_rt_sigreturn		15	/* x86-64 */
+#define NR_arch_prctl		158	/* x86-64 */
 #define NR_x32_rt_sigreturn	(513 | X32_SYSCALL_BIT)
 #define NR_ia32_rt_sigreturn	173
 #define NR_ia32_sigreturn	119
@@ -279,25 +280,23 @@ struct sys_exit_args {
 	__s64 ret;
 };
 
-/* Fires for arch_prctl() only: remember a permission request until its result. */
-SEC("tracepoint/syscalls/sys_enter_arch_prctl")
-int sys_enter_arch_prctl(struct sys_enter_arch_prctl_args *args)
+/* Remembers a permission request until its result. */
+static __always_inline int xcomp_request_enter(__u64 option, __u64 feature)
 {
 	struct xcomp_request_key req = {};
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
-	if (args->option != ARCH_REQ_XCOMP_PERM && args->option != ARCH_REQ_XCOMP_GUEST_PERM)
+	if (option != ARCH_REQ_XCOMP_PERM && option != ARCH_REQ_XCOMP_GUEST_PERM)
 		return 0;
 	req.cgroup_id = bpf_get_current_cgroup_id();
-	req.feature = (__u32)args->arg2;
-	req.guest = args->option == ARCH_REQ_XCOMP_GUEST_PERM;
+	req.feature = (__u32)feature;
+	req.guest = option == ARCH_REQ_XCOMP_GUEST_PERM;
 	if (bpf_map_update_elem(&xcomp_pending, &tid, &req, BPF_ANY))
 		count_full(MAP_XCOMP_REQUESTS);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_arch_prctl")
-int sys_exit_arch_prctl(struct sys_exit_args *args)
+static __always_inline int xcomp_request_exit(long ret)
 {
 	static const __u64 zero;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -307,12 +306,52 @@ int sys_exit_arch_prctl(struct sys_exit_args *args)
 	if (!req)
 		return 0;
 	key = *req;
-	key.refused = args->ret != 0;
+	key.refused = ret != 0;
 	bpf_map_delete_elem(&xcomp_pending, &tid);
 	count = lookup_or_init(&xcomp_requests, MAP_XCOMP_REQUESTS, &key, &zero);
 	if (count)
 		__sync_fetch_and_add(count, 1);
 	return 0;
+}
+
+/* Fire for arch_prctl() only. */
+SEC("tracepoint/syscalls/sys_enter_arch_prctl")
+int sys_enter_arch_prctl(struct sys_enter_arch_prctl_args *args)
+{
+	return xcomp_request_enter(args->option, args->arg2);
+}
+
+SEC("tracepoint/syscalls/sys_exit_arch_prctl")
+int sys_exit_arch_prctl(struct sys_exit_args *args)
+{
+	return xcomp_request_exit(args->ret);
+}
+
+/*
+ * Where perf refuses this process the syscalls: tracepoints
+ * (perf_event_paranoid above 2 without CAP_SYS_ADMIN), the same counts from
+ * raw sys_enter and sys_exit: a run for every syscall, the number filtered
+ * here.  A 64-bit syscall's number only: an ia32 task's 158 and 15 are others.
+ */
+static __always_inline int is_x86_64_nr(long id, long want)
+{
+	return id == want && !(BPF_CORE_READ(current_task(), thread_info.status) & TS_COMPAT);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_arch_prctl_btf, struct pt_regs *regs, long id)
+{
+	if (!is_x86_64_nr(id, NR_arch_prctl))
+		return 0;
+	return xcomp_request_enter(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si));
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_arch_prctl_btf, struct pt_regs *regs, long ret)
+{
+	if (!is_x86_64_nr(BPF_CORE_READ(regs, orig_ax), NR_arch_prctl))
+		return 0;
+	return xcomp_request_exit(ret);
 }
 
 /* ---- signals: frames set up, restored, and restores that failed ---- */
@@ -333,6 +372,15 @@ SEC("tracepoint/syscalls/sys_enter_rt_sigreturn")
 int sys_enter_rt_sigreturn(void *ctx)
 {
 	count_rare(bpf_get_current_cgroup_id(), RARE_SIGRETURNS);
+	return 0;
+}
+
+/* Its fallback on raw sys_enter (above: where perf refuses the syscalls: tracepoints). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_rt_sigreturn_btf, struct pt_regs *regs, long id)
+{
+	if (is_x86_64_nr(id, NR_rt_sigreturn))
+		count_rare(bpf_get_current_cgroup_id(), RARE_SIGRETURNS);
 	return 0;
 }
 

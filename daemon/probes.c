@@ -30,7 +30,9 @@ enum toggle { T_FPU = 1, T_KVM = 2, T_SIGNALS = 4, T_COMPAT = 8 };
 
 /*
  * One row a tracepoint: the tp_btf program and, where one exists, its classic
- * program.  classic_first: on a tracepoint fired with preemption enabled,
+ * program.  A syscalls: row is the other way round: its classic program, and
+ * the same count on raw sys_enter or sys_exit for where perf refuses this
+ * process the event (a run for every syscall).  classic_first: on a tracepoint fired with preemption enabled,
  * Linux 7.1 and later run BTF and raw programs preemptibly behind a per-CPU
  * recursion guard, and a run that finds its CPU's guard taken is skipped, not
  * counted.  Perf's classic path still runs with preemption off, so it is
@@ -65,14 +67,14 @@ static struct probe probe_table[] = {
 	  .toggles = T_KVM },
 	{ .tracepoint = "kvm:kvm_fpu", .program = "kvm_fpu", .fallback = "kvm_fpu_classic",
 	  .classic_first = 1, .toggles = T_KVM },
-	{ .tracepoint = "syscalls:sys_enter_arch_prctl", .program = "sys_enter_arch_prctl", .fallback = NULL,
-	  .toggles = T_FPU },
-	{ .tracepoint = "syscalls:sys_exit_arch_prctl", .program = "sys_exit_arch_prctl", .fallback = NULL,
-	  .toggles = T_FPU },
+	{ .tracepoint = "syscalls:sys_enter_arch_prctl", .program = "sys_enter_arch_prctl",
+	  .fallback = "sys_enter_arch_prctl_btf", .toggles = T_FPU },
+	{ .tracepoint = "syscalls:sys_exit_arch_prctl", .program = "sys_exit_arch_prctl",
+	  .fallback = "sys_exit_arch_prctl_btf", .toggles = T_FPU },
 	{ .tracepoint = "signal:signal_deliver", .program = "signal_deliver", .fallback = NULL,
 	  .toggles = T_SIGNALS },
-	{ .tracepoint = "syscalls:sys_enter_rt_sigreturn", .program = "sys_enter_rt_sigreturn", .fallback = NULL,
-	  .toggles = T_SIGNALS },
+	{ .tracepoint = "syscalls:sys_enter_rt_sigreturn", .program = "sys_enter_rt_sigreturn",
+	  .fallback = "sys_enter_rt_sigreturn_btf", .toggles = T_SIGNALS },
 	{ .tracepoint = "raw_syscalls:sys_enter", .program = "sys_enter_compat_sigreturn",
 	  .fallback = "sys_enter_compat_sigreturn_classic", .classic_first = 1, .toggles = T_COMPAT },
 	{ .tracepoint = "x86_fpu:x86_fpu_xstate_check_failed", .program = "xstate_check_failed", .fallback = NULL,
@@ -308,8 +310,8 @@ static int classic_attachable(const char *tracepoint)
 	attr.wakeup_events = 1;
 	fd = (int)syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 	if (fd < 0) {
-		log_info("probe %s: perf_event_open refused (%s): the BTF program serves it",
-			 tracepoint, strerror(errno));
+		log_info("probe %s: perf_event_open refused (%s): a BTF or raw tracepoint program "
+			 "serves it where one can", tracepoint, strerror(errno));
 		return 0;
 	}
 	close(fd);
@@ -421,6 +423,24 @@ static int needs_attach_btf(const char *program)
 	return !prog || bpf_program__type(prog) != BPF_PROG_TYPE_RAW_TRACEPOINT;
 }
 
+/*
+ * A syscalls: probe: its classic program where this process may open the
+ * event, else its program on raw sys_enter or sys_exit.
+ */
+static const char *syscall_program(struct probe *p)
+{
+	const char *raw = strstr(p->tracepoint, ":sys_exit_") ? "sys_exit" : "sys_enter";
+
+	if (!(p->rejected & R_PROGRAM) && have_tracefs_event(p->tracepoint) && classic_attachable(p->tracepoint))
+		return p->program;
+	if (p->fallback && !(p->rejected & R_FALLBACK) && have_btf_tracepoint(raw)) {
+		log_info("probe %s: counted on raw_syscalls:%s instead (a run for every syscall)",
+			 p->tracepoint, raw);
+		return p->fallback;
+	}
+	return NULL;
+}
+
 /* Picks which program, if any, serves each enabled probe; every other program stays unloaded. */
 static void select_programs(unsigned int toggles)
 {
@@ -439,12 +459,12 @@ static void select_programs(unsigned int toggles)
 		if (!p->enabled)
 			continue;
 		classic = p->fallback && !(p->rejected & R_FALLBACK) && have_tracefs_event(p->tracepoint);
-		if (p->classic_first && classic && classic_attachable(p->tracepoint))
+		if (!strncmp(p->tracepoint, "syscalls:", 9))
+			chosen = syscall_program(p);
+		else if (p->classic_first && classic && classic_attachable(p->tracepoint))
 			chosen = p->fallback;
 		else if (p->rejected & R_PROGRAM)
 			chosen = classic ? p->fallback : NULL;
-		else if (!strncmp(p->tracepoint, "syscalls:", 9))
-			chosen = have_tracefs_event(p->tracepoint) ? p->program : NULL;
 		else if (have_btf_tracepoint(event) ||
 			 (!needs_attach_btf(p->program) && have_tracefs_event(p->tracepoint)))
 			chosen = p->program;

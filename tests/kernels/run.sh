@@ -10,7 +10,8 @@ KERNELS=${FPU_KERNELS:-bullseye bookworm bookworm-backports trixie-backports}
 . "$ROOT/tests/kernels/images.sh"
 
 [ "$(id -u)" = 0 ] || { echo "test-kernels: needs root (debootstrap, mkfs, chroot)" >&2; exit 1; }
-for f in fpu_exporter tests/sigloop tests/sigbad tests/testvmm tests/threadexit tests/avxspin tests/noipv6.so; do
+for f in fpu_exporter tests/sigloop tests/sigbad tests/testvmm tests/threadexit tests/avxspin tests/xcompperm \
+	tests/noipv6.so; do
 	[ -x "$BUILD/$f" ] || { echo "test-kernels: $BUILD/$f missing: make all tools first" >&2; exit 1; }
 done
 for c in qemu-system-x86_64 mkfs.ext4 promtool; do
@@ -24,7 +25,7 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/tools/build/tests" "$WORK/tools/tests" "$WORK/tools/config"
 cp "$BUILD/fpu_exporter" "$WORK/tools/build/"
 cp "$BUILD/tests/sigloop" "$BUILD/tests/sigbad" "$BUILD/tests/testvmm" "$BUILD/tests/threadexit" \
-	"$BUILD/tests/avxspin" "$BUILD/tests/noipv6.so" "$WORK/tools/build/tests/"
+	"$BUILD/tests/avxspin" "$BUILD/tests/xcompperm" "$BUILD/tests/noipv6.so" "$WORK/tools/build/tests/"
 mkdir -p "$WORK/tools/bin" && cp "$(command -v promtool)" "$WORK/tools/bin/"	# for t_truth in the guest
 cp -r "$ROOT/tests/e2e" "$ROOT/tests/kernels" "$WORK/tools/tests/"
 cp "$ROOT/config/fpu_exporter.yaml" "$WORK/tools/config/"
@@ -53,7 +54,7 @@ table_row() {
 		fi
 	fi
 	passed t_bad_input && exact="$exact; --check-config and bad-input errors"
-	passed g_nosysadmin && exact="$exact; without CAP_SYS_ADMIN: the syscalls: probes alone unattached, kvm_fpu's counts and skipped runs adding up to KVM's"
+	passed g_nosysadmin && exact="$exact; without CAP_SYS_ADMIN: sigreturn restores and AMX permission requests on raw sys_enter/sys_exit, kvm_fpu's counts and skipped runs adding up to KVM's"
 	passed t_truth && exact="$exact; saves, drops and guest images against the kernel's trace"
 	grep -q 'promtool ok' "$log.out" && exact="$exact; promtool"
 	older 5.16 && missing="guest XSTATE_BV (fpstate->is_guest, 5.16)"
