@@ -190,3 +190,20 @@ monotonic() {
 	     (k in v) && $NF + 0 < v[k] + 0 { print k " " v[k] " -> " $NF; bad = 1 }
 	     END { exit bad }' "$1" "$2" >"$WORK/backwards" || fail "counters went back: $(head -3 "$WORK/backwards")"
 }
+
+# xcomp_requests_match METRICS CGROUP: the cgroup's fpu_xcomp_perm_requests_total, by kind and
+# result, is what xcompperm printed (process_granted=... guest_refused=..., eval'd before).
+xcomp_requests_match() {
+	local kind result want got
+	for kind in process guest; do
+		for result in granted refused; do
+			want=$(eval echo "\$${kind}_${result}")
+			got=$(metric_sum "$1" fpu_xcomp_perm_requests_total "cgroup=\"$2\"" "kind=\"$kind\"" \
+				'feature="amx_tiledata"' "result=\"$result\"")
+			[ "$want" = 0 ] && want=absent
+			note "$kind $result: the calls returned $want, exporter $got"
+			[ "$got" = "$want" ] ||
+				fail "fpu_xcomp_perm_requests_total{kind=\"$kind\",result=\"$result\"} = $got, want $want"
+		done
+	done
+}

@@ -9,16 +9,7 @@ cg=$CG
 out=$(run_in_cgroup "$cg" "$BUILD/tests/xcompperm" $N) || fail "xcompperm failed"
 eval "$out"	# process_granted=.. process_refused=.. guest_granted=.. guest_refused=..
 scrape >"$WORK/m" || fail "scrape failed"
-for kind in process guest; do
-	for result in granted refused; do
-		want=$(eval echo "\$${kind}_${result}")
-		got=$(metric_sum "$WORK/m" fpu_xcomp_perm_requests_total "cgroup=\"$cg\"" "kind=\"$kind\"" \
-			'feature="amx_tiledata"' "result=\"$result\"")
-		[ "$want" = 0 ] && want=absent
-		note "$kind $result: the calls returned $want, exporter $got"
-		[ "$got" = "$want" ] || fail "fpu_xcomp_perm_requests_total{kind=\"$kind\",result=\"$result\"} = $got, want $want"
-	done
-done
+xcomp_requests_match "$WORK/m" "$cg"
 if ! grep -qw amx_tile /proc/cpuinfo; then
 	# no AMX: nothing may be enlarged anywhere on the host
 	enlarged=$(metric_sum "$WORK/m" fpu_xstate_enlarged_saves_total)

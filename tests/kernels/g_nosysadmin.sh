@@ -49,16 +49,7 @@ sys_missed=$(metric_sum "$WORK/m2" fpu_exporter_bpf_missed_runs_total 'probe="sy
 note "$N signals: restores $restores (runs skipped by the kernel on sys_enter: $sys_missed)"
 [ "$restores" = $N ] || { [ "$restores" -lt $N ] && [ $((restores + sys_missed)) -ge $N ]; } ||
 	fail "fpu_sigreturn_restores_total = $restores for $N sigreturns, $sys_missed runs skipped"
-for kind in process guest; do
-	for result in granted refused; do
-		want=$(eval echo "\$${kind}_${result}")
-		got=$(metric_sum "$WORK/m2" fpu_xcomp_perm_requests_total "cgroup=\"$cg\"" "kind=\"$kind\"" \
-			'feature="amx_tiledata"' "result=\"$result\"")
-		[ "$want" = 0 ] && want=absent
-		[ "$got" = "$want" ] || fail "AMX permission requests $kind $result: $got, the calls returned $want"
-	done
-done
-note "AMX permission requests as the calls returned: $(echo $out)"
+xcomp_requests_match "$WORK/m2" "$cg"
 
 # From 7.1 a BTF program on kvm_fpu runs preemptibly and the kernel skips a run that finds
 # one in progress on its CPU (README, "Data flow"): each skip is in the missed-runs counter,
