@@ -32,10 +32,10 @@ enum toggle { T_FPU = 1, T_KVM = 2, T_SIGNALS = 4, T_COMPAT = 8 };
  * One row a tracepoint: the tp_btf program and, where one exists, its classic
  * program.  A syscalls: row is the other way round: its classic program, and
  * the same count on raw sys_enter or sys_exit for where perf refuses this
- * process the event (a run for every syscall).  classic_first: on a tracepoint fired with preemption enabled,
- * Linux 7.1 and later run BTF and raw programs preemptibly behind a per-CPU
- * recursion guard, and a run that finds its CPU's guard taken is skipped, not
- * counted.  Perf's classic path still runs with preemption off, so it is
+ * process the event (a run for every syscall).  classic_first: on a
+ * tracepoint fired with preemption enabled, 7.x kernels (7.3.4; not 6.18) run
+ * BTF and raw programs preemptibly behind a per-CPU recursion guard, and a
+ * run that finds its CPU's guard taken is skipped, not counted.  Perf's classic path still runs with preemption off, so it is
  * preferred wherever this process may open the event (perf_event_paranoid).
  */
 struct probe {

@@ -36,7 +36,7 @@ fi
 [ -z "$unattached" ] || fail "unattached probes: $unattached"
 
 # Signal restores and AMX permission requests: exact, but for a run of sys_enter's program the
-# kernel skipped (7.1+, counted): a sigreturn can be among those, nothing else.
+# kernel skipped (7.x, counted): a sigreturn can be among those, nothing else.
 N=200
 make_cgroup nosysadmin
 cg=$CG
@@ -51,7 +51,7 @@ note "$N signals: restores $restores (runs skipped by the kernel on sys_enter: $
 	fail "fpu_sigreturn_restores_total = $restores for $N sigreturns, $sys_missed runs skipped"
 xcomp_requests_match "$WORK/m2" "$cg"
 
-# From 7.1 a BTF program on kvm_fpu runs preemptibly and the kernel skips a run that finds
+# On 7.x a raw program on kvm_fpu runs preemptibly and the kernel skips a run that finds
 # one in progress on its CPU (README, "Data flow"): each skip is in the missed-runs counter,
 # so loads, reloads and skips add up to KVM's loads and puts exactly, VM-wide.
 missed=$(metric_sum "$WORK/m" fpu_exporter_bpf_missed_runs_total 'probe="kvm:kvm_fpu"')
