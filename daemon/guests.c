@@ -202,11 +202,11 @@ static int read_comm(pid_t pid, pid_t tid, char *out, size_t size)
 	return 0;
 }
 
+/* A process's start time; -ENOENT once it has exited, a zombie included (its cmdline reads empty). */
 static int read_start_time(pid_t pid, unsigned long long *start)
 {
-	char path[64], stat[1024];
+	char path[64], stat[1024], state;
 	const char *p;
-
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -214,10 +214,10 @@ static int read_start_time(pid_t pid, unsigned long long *start)
 		return (int)n;
 	/* comm may hold spaces and parentheses: fields count from the last ')' */
 	p = strrchr(stat, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-			 start) != 1)
+	if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			 &state, start) != 2)
 		return -EINVAL;
-	return 0;
+	return state == 'Z' || state == 'X' ? -ENOENT : 0;
 }
 
 static void sanitize(char **s)
@@ -277,21 +277,37 @@ static ssize_t read_cmdline(pid_t pid, char *args, size_t size)
 	return read_proc(path, args, size);
 }
 
+/*
+ * The guest of a process, from its comm, cgroup and command line; NULL and
+ * -ENOENT where it exited meanwhile: what was read of a process that went
+ * away between two reads (no cgroup, no -name) would name a guest wrongly.
+ */
 static struct guest *guest_load(pid_t pid, unsigned long long start, int *err)
 {
 	char comm[64], cgroup[PATH_MAX], args[8192];
+	unsigned long long again;
+	ssize_t nargs;
 	struct guest *g;
 
 	if ((*err = read_comm(pid, pid, comm, sizeof(comm))) < 0)
 		return NULL;
 	if (cgroups_path_of_pid(pid, cgroup, sizeof(cgroup)) < 0)
 		snprintf(cgroup, sizeof(cgroup), "unknown");
+	nargs = read_cmdline(pid, args, sizeof(args));
+	*err = read_start_time(pid, &again);
+	if (*err == 0 && again != start)
+		*err = -ENOENT;		/* and the pid taken again */
+	if (*err < 0) {
+		if (*err == -ESRCH)
+			*err = -ENOENT;
+		return NULL;
+	}
 	g = xcalloc(1, sizeof(*g));
 	g->pid = pid;
 	g->start_time = start;
 	g->cgroup = utf8_strdup(cgroup);
 	g->vmm = guest_vmm_from_comm(comm);
-	guest_name(g, comm, args, read_cmdline(pid, args, sizeof(args)));
+	guest_name(g, comm, args, nargs);
 	log_debug("guest pid %d: domain \"%s\" (%s), vmm %s, cgroup %s", (int)pid, g->domain,
 		  g->name_source, g->vmm, g->cgroup);
 	return g;
