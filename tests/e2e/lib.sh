@@ -116,6 +116,15 @@ run_in_cgroup() {
 	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$(cgroup_v2_root)$rel" "$@"
 }
 
+# spawn_in_cgroup CGROUP CMD...: CMD in the background in CGROUP; SPAWNED is its pid
+# ("run_in_cgroup ... &" gives a subshell's pid, and killing that leaves CMD running).
+spawn_in_cgroup() {
+	local rel=$1
+	shift
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$(cgroup_v2_root)$rel" "$@" &
+	SPAWNED=$!
+}
+
 # Ground truth from the kernel's own trace events, in a private tracefs instance.
 # ftrace_open NAME EVENT[:FILTER]...: records each subsystem/event with its filter. Select the
 # workload's tasks in the filter by comm ('comm == "threadexit"'), not with set_event_pid: pid

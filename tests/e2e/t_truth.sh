@@ -38,12 +38,12 @@ note "$N thread exits: real saves traced $saves_truth, exporter $saves ($by_valu
 # preempted with guest state loaded, the case where a switch saved the image before the put.
 make_cgroup guest
 gcg=$CG
-run_in_cgroup "$gcg" taskset -c 0 sh -c 'end=$(($(date +%s) + 20)); while [ $(date +%s) -lt $end ]; do :; done' &
-busy=$!
+spawn_in_cgroup "$gcg" taskset -c 0 sh -c 'end=$(($(date +%s) + 20)); while [ $(date +%s) -lt $end ]; do :; done'
+busy=$SPAWNED
 at_exit "kill $busy 2>/dev/null"
-run_in_cgroup "$gcg" taskset -c 0 "$BUILD/tests/testvmm" -name guest=contended --runs 4000,4000 \
-	--hold-threads --ready "$WORK/ready" >"$WORK/vmm.out" 2>&1 &
-vmm=$!
+spawn_in_cgroup "$gcg" taskset -c 0 "$BUILD/tests/testvmm" -name guest=contended --runs 4000,4000 \
+	--hold-threads --ready "$WORK/ready" >"$WORK/vmm.out" 2>&1
+vmm=$SPAWNED
 at_exit "kill $vmm 2>/dev/null; wait $vmm 2>/dev/null"
 for _ in $(seq 300); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
 [ -s "$WORK/ready" ] || { cat "$WORK/vmm.out"; fail "the test VMM did not get ready"; }
