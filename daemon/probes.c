@@ -29,60 +29,53 @@
 enum toggle { T_FPU = 1, T_KVM = 2, T_SIGNALS = 4, T_COMPAT = 8 };
 
 /*
- * One row a tracepoint: the tp_btf program and, where one exists, its classic
- * program.  A syscalls: row is the other way round: its classic program, and
- * the same count on raw sys_enter or sys_exit for where perf refuses this
- * process the event (a run for every syscall).  classic_first: on a
- * tracepoint fired with preemption enabled, 7.x kernels (7.3.4; not 6.18) run
- * BTF and raw programs preemptibly behind a per-CPU recursion guard, and a
- * run that finds its CPU's guard taken is skipped, not counted.  Perf's classic path still runs with preemption off, so it is
- * preferred wherever this process may open the event (perf_event_paranoid).
+ * One row a tracepoint, and up to two programs that count it: a BTF or raw
+ * tracepoint program (btf: tp_btf/EVENT or raw_tp/EVENT, EVENT read from its
+ * section; for a syscalls: row, raw sys_enter or sys_exit filtered by number)
+ * and a classic tracepoint program.  The BTF one is preferred, but where
+ * prefer_classic: on a tracepoint fired with preemption enabled, 7.x kernels
+ * (7.3.4; not 6.18) run BTF and raw programs preemptibly behind a per-CPU
+ * recursion guard and skip a run that finds it taken; perf's classic path
+ * still runs with preemption off.  A syscalls: row's BTF program runs for
+ * every syscall.  Either way the classic program serves only where this
+ * process may open the perf event (perf_event_paranoid).
  */
 struct probe {
 	const char *tracepoint;		/* subsystem:event */
-	const char *program;
-	const char *fallback;		/* classic tracepoint program, or NULL */
-	int classic_first;
+	const char *btf;		/* BTF or raw tracepoint program, or NULL */
+	const char *classic;		/* classic tracepoint program, or NULL */
+	int prefer_classic;
 	unsigned int toggles;		/* enabled when any of these is on */
 	struct bpf_program *prog;
 	struct bpf_link *link;
 	int enabled;
-	unsigned int rejected;		/* R_PROGRAM, R_FALLBACK: refused by this kernel's verifier */
+	unsigned int rejected;		/* R_BTF, R_CLASSIC: refused by this kernel's verifier */
 	char why[128];
 };
 
-enum { R_PROGRAM = 1, R_FALLBACK = 2 };
+enum { R_BTF = 1, R_CLASSIC = 2 };
 
 
 static struct probe probe_table[] = {
-	{ .tracepoint = "x86_fpu:x86_fpu_regs_deactivated", .program = "regs_deactivated", .fallback = NULL,
-	  .toggles = T_FPU | T_KVM },
-	{ .tracepoint = "x86_fpu:x86_fpu_regs_activated", .program = "regs_activated", .fallback = NULL,
-	  .toggles = T_FPU | T_KVM },
-	{ .tracepoint = "x86_fpu:x86_fpu_copy_dst", .program = "fpu_copy_dst", .fallback = NULL,
-	  .toggles = T_FPU },
-	{ .tracepoint = "x86_fpu:x86_fpu_dropped", .program = "fpu_dropped", .fallback = NULL,
-	  .toggles = T_FPU | T_KVM },
-	{ .tracepoint = "sched:sched_process_exit", .program = "thread_exit", .fallback = NULL,
-	  .toggles = T_KVM },
-	{ .tracepoint = "kvm:kvm_fpu", .program = "kvm_fpu", .fallback = "kvm_fpu_classic",
-	  .classic_first = 1, .toggles = T_KVM },
-	{ .tracepoint = "syscalls:sys_enter_arch_prctl", .program = "sys_enter_arch_prctl",
-	  .fallback = "sys_enter_arch_prctl_btf", .toggles = T_FPU },
-	{ .tracepoint = "syscalls:sys_exit_arch_prctl", .program = "sys_exit_arch_prctl",
-	  .fallback = "sys_exit_arch_prctl_btf", .toggles = T_FPU },
-	{ .tracepoint = "signal:signal_deliver", .program = "signal_deliver", .fallback = NULL,
-	  .toggles = T_SIGNALS },
-	{ .tracepoint = "syscalls:sys_enter_rt_sigreturn", .program = "sys_enter_rt_sigreturn",
-	  .fallback = "sys_enter_rt_sigreturn_btf", .toggles = T_SIGNALS },
-	{ .tracepoint = "raw_syscalls:sys_enter", .program = "sys_enter_compat_sigreturn",
-	  .fallback = "sys_enter_compat_sigreturn_classic", .classic_first = 1, .toggles = T_COMPAT },
-	{ .tracepoint = "x86_fpu:x86_fpu_xstate_check_failed", .program = "xstate_check_failed", .fallback = NULL,
-	  .toggles = T_SIGNALS },
-	{ .tracepoint = "cgroup:cgroup_rmdir", .program = "cgroup_rmdir", .fallback = NULL,
-	  .toggles = T_FPU | T_SIGNALS },
-	{ .tracepoint = "signal:signal_generate", .program = "signal_generate", .fallback = NULL,
-	  .toggles = T_SIGNALS },
+	{ .tracepoint = "x86_fpu:x86_fpu_regs_deactivated", .btf = "regs_deactivated", .toggles = T_FPU | T_KVM },
+	{ .tracepoint = "x86_fpu:x86_fpu_regs_activated", .btf = "regs_activated", .toggles = T_FPU | T_KVM },
+	{ .tracepoint = "x86_fpu:x86_fpu_copy_dst", .btf = "fpu_copy_dst", .toggles = T_FPU },
+	{ .tracepoint = "x86_fpu:x86_fpu_dropped", .btf = "fpu_dropped", .toggles = T_FPU | T_KVM },
+	{ .tracepoint = "sched:sched_process_exit", .btf = "thread_exit", .toggles = T_KVM },
+	{ .tracepoint = "kvm:kvm_fpu", .btf = "kvm_fpu", .classic = "kvm_fpu_classic",
+	  .prefer_classic = 1, .toggles = T_KVM },
+	{ .tracepoint = "syscalls:sys_enter_arch_prctl", .btf = "sys_enter_arch_prctl_btf",
+	  .classic = "sys_enter_arch_prctl", .prefer_classic = 1, .toggles = T_FPU },
+	{ .tracepoint = "syscalls:sys_exit_arch_prctl", .btf = "sys_exit_arch_prctl_btf",
+	  .classic = "sys_exit_arch_prctl", .prefer_classic = 1, .toggles = T_FPU },
+	{ .tracepoint = "signal:signal_deliver", .btf = "signal_deliver", .toggles = T_SIGNALS },
+	{ .tracepoint = "syscalls:sys_enter_rt_sigreturn", .btf = "sys_enter_rt_sigreturn_btf",
+	  .classic = "sys_enter_rt_sigreturn", .prefer_classic = 1, .toggles = T_SIGNALS },
+	{ .tracepoint = "raw_syscalls:sys_enter", .btf = "sys_enter_compat_sigreturn",
+	  .classic = "sys_enter_compat_sigreturn_classic", .prefer_classic = 1, .toggles = T_COMPAT },
+	{ .tracepoint = "x86_fpu:x86_fpu_xstate_check_failed", .btf = "xstate_check_failed", .toggles = T_SIGNALS },
+	{ .tracepoint = "cgroup:cgroup_rmdir", .btf = "cgroup_rmdir", .toggles = T_FPU | T_SIGNALS },
+	{ .tracepoint = "signal:signal_generate", .btf = "signal_generate", .toggles = T_SIGNALS },
 };
 #define NPROBES (sizeof(probe_table) / sizeof(probe_table[0]))
 
@@ -415,30 +408,32 @@ static unsigned int toggles_of(const struct config *cfg)
 	       (cfg->probe_signals ? T_SIGNALS : 0) | (cfg->sigreturn_compat ? T_COMPAT : 0);
 }
 
-/* A tp_btf program attaches by its tracepoint's BTF type; a raw_tp one needs only the tracepoint. */
-static int needs_attach_btf(const char *program)
+/*
+ * Can the BTF program attach here?  A tp_btf program needs its event's BTF
+ * type; a raw_tp one only the event.  EVENT is its section's (tp_btf/EVENT).
+ */
+static int btf_attachable(const struct probe *p)
 {
-	struct bpf_program *prog = bpf_object__find_program_by_name(pr.skel->obj, program);
+	struct bpf_program *prog = bpf_object__find_program_by_name(pr.skel->obj, p->btf);
+	const char *event = prog ? strchr(bpf_program__section_name(prog), '/') : NULL;
 
-	return !prog || bpf_program__type(prog) != BPF_PROG_TYPE_RAW_TRACEPOINT;
+	if (!event || (p->rejected & R_BTF))
+		return 0;
+	return have_btf_tracepoint(event + 1) ||
+	       (bpf_program__type(prog) == BPF_PROG_TYPE_RAW_TRACEPOINT && have_tracefs_event(p->tracepoint));
 }
 
-/*
- * A syscalls: probe: its classic program where this process may open the
- * event, else its program on raw sys_enter or sys_exit.
- */
-static const char *syscall_program(struct probe *p)
+/* The program that serves probe p, or NULL: the BTF one unless prefer_classic and perf allows. */
+static const char *choose_program(struct probe *p)
 {
-	const char *raw = strstr(p->tracepoint, ":sys_exit_") ? "sys_exit" : "sys_enter";
+	int classic = p->classic && !(p->rejected & R_CLASSIC) && have_tracefs_event(p->tracepoint);
+	int btf = p->btf && btf_attachable(p);
 
-	if (!(p->rejected & R_PROGRAM) && have_tracefs_event(p->tracepoint) && classic_attachable(p->tracepoint))
-		return p->program;
-	if (p->fallback && !(p->rejected & R_FALLBACK) && have_btf_tracepoint(raw)) {
-		log_info("probe %s: counted on raw_syscalls:%s instead (a run for every syscall)",
-			 p->tracepoint, raw);
-		return p->fallback;
-	}
-	return NULL;
+	if (classic && p->prefer_classic && (!btf || classic_attachable(p->tracepoint)))
+		return p->classic;
+	if (btf && p->prefer_classic && p->classic)
+		log_info("probe %s: served by %s instead of the classic tracepoint", p->tracepoint, p->btf);
+	return btf ? p->btf : classic ? p->classic : NULL;
 }
 
 /* Picks which program, if any, serves each enabled probe; every other program stays unloaded. */
@@ -450,28 +445,15 @@ static void select_programs(unsigned int toggles)
 		bpf_program__set_autoload(prog, false);
 	for (size_t i = 0; i < NPROBES; i++) {
 		struct probe *p = &probe_table[i];
-		const char *event = strchr(p->tracepoint, ':') + 1;
-		const char *chosen = NULL;
-		int classic;
+		const char *chosen;
 
 		p->enabled = (p->toggles & toggles) != 0;
 		p->prog = NULL;
 		if (!p->enabled)
 			continue;
-		classic = p->fallback && !(p->rejected & R_FALLBACK) && have_tracefs_event(p->tracepoint);
-		if (!strncmp(p->tracepoint, "syscalls:", 9))
-			chosen = syscall_program(p);
-		else if (p->classic_first && classic && classic_attachable(p->tracepoint))
-			chosen = p->fallback;
-		else if (p->rejected & R_PROGRAM)
-			chosen = classic ? p->fallback : NULL;
-		else if (have_btf_tracepoint(event) ||
-			 (!needs_attach_btf(p->program) && have_tracefs_event(p->tracepoint)))
-			chosen = p->program;
-		else if (classic)
-			chosen = p->fallback;
+		chosen = choose_program(p);
 		if (!chosen && p->rejected)
-			continue;
+			continue;	/* why says it */
 		if (!chosen) {
 			snprintf(p->why, sizeof(p->why), "tracepoint not in this kernel");
 			log_warn("probe %s: tracepoint not in this kernel, skipped", p->tracepoint);
@@ -503,7 +485,7 @@ static void configure_bad_frame(void)
 	struct probe *p = NULL;
 
 	for (size_t i = 0; i < NPROBES; i++)
-		if (!strcmp(probe_table[i].program, "signal_generate"))
+		if (!strcmp(probe_table[i].btf, "signal_generate"))
 			p = &probe_table[i];
 	if (!p || !p->prog)
 		return;
@@ -543,7 +525,7 @@ static void reject_program(struct probe *p, int err)
 		 p->tracepoint, name, strerror(-err));
 	log_verifier(name, pr.verifier_log ? pr.verifier_log : "", cause, sizeof(cause));
 	snprintf(p->why, sizeof(p->why), "refused by the verifier: %s", cause[0] ? cause : strerror(-err));
-	p->rejected |= p->fallback && !strcmp(name, p->fallback) ? R_FALLBACK : R_PROGRAM;
+	p->rejected |= p->classic && !strcmp(name, p->classic) ? R_CLASSIC : R_BTF;
 	free(pr.verifier_log);
 	pr.verifier_log = NULL;
 }
@@ -754,7 +736,7 @@ int probes_status(const struct probe_status **out)
 			continue;
 		*s = (struct probe_status){
 			.probe = p->tracepoint,
-			.program = p->prog ? bpf_program__name(p->prog) : p->program,
+			.program = p->prog ? bpf_program__name(p->prog) : p->btf ? p->btf : p->classic,
 			.attached = p->link != NULL,
 			.why = p->why,
 		};
