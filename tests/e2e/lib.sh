@@ -216,3 +216,15 @@ xcomp_requests_match() {
 		done
 	done
 }
+
+# kernel_matrix SPEC NAME: make test-kernels for one Debian kernel (tests/kernels/run.sh), every guest check passing.
+kernel_matrix() {
+	require_root
+	command -v qemu-system-x86_64 >/dev/null || skip_or_fail "qemu-system-x86_64 is not installed"
+	FPU_KERNELS=$1 bash "$ROOT/tests/kernels/run.sh"
+	case $? in
+	0) ;;
+	77) skip_or_fail "no image of $2 could be built (the Debian mirror?)" ;;
+	*) fail "$2 ($1): a check failed" ;;
+	esac
+}

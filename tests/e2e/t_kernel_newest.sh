@@ -4,11 +4,4 @@
 # a busy thread on the vCPUs' CPU, are what shows kvm:kvm_fpu attached as a classic tracepoint.
 . "$(dirname "$0")/lib.sh"
 
-require_root
-command -v qemu-system-x86_64 >/dev/null || skip_or_fail "qemu-system-x86_64 is not installed"
-FPU_KERNELS=trixie-backports bash "$ROOT/tests/kernels/run.sh"
-case $? in
-0) ;;
-77) skip_or_fail "no image of Debian's trixie-backports kernel could be built (the Debian mirror?)" ;;
-*) fail "Debian's trixie-backports kernel: a check failed" ;;
-esac
+kernel_matrix trixie-backports "Debian's newest kernel"
