@@ -225,7 +225,7 @@ int BPF_PROG(kvm_fpu, int load)
 	return count_kvm_fpu(load);
 }
 
-/* The classic tracepoint: preferred where it attaches (probes.c, classic_first), and for a kvm module without BTF. */
+/* The classic tracepoint: preferred where it attaches (probes.c, prefer_classic), and for a kvm module without BTF. */
 struct kvm_fpu_args {
 	__u64 common;
 	__u32 load;
@@ -375,7 +375,7 @@ int sys_enter_rt_sigreturn(void *ctx)
 	return 0;
 }
 
-/* Its fallback on raw sys_enter (above: where perf refuses the syscalls: tracepoints). */
+/* The same on raw sys_enter, for where perf refuses the syscalls: tracepoints (above). */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_rt_sigreturn_btf, struct pt_regs *regs, long id)
 {
@@ -409,7 +409,7 @@ int BPF_PROG(sys_enter_compat_sigreturn, struct pt_regs *regs, long id)
 	return count_compat_sigreturn(id);
 }
 
-/* The classic tracepoint, preferred where it attaches (probes.c, classic_first). */
+/* The classic tracepoint, preferred where it attaches (probes.c, prefer_classic). */
 struct sys_enter_args {
 	__u64 common;
 	long id;

@@ -13,7 +13,7 @@ at_exit "kill $vmm 2>/dev/null; wait $vmm 2>/dev/null"
 for _ in $(seq 100); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
 [ -s "$WORK/ready" ] || { cat "$WORK/vmm.out"; fail "the test VMM did not get ready"; }
 
-# root may open perf events: the classic tracepoint serves kvm_fpu (probes.c, classic_first)
+# root may open perf events: the classic tracepoint serves kvm_fpu (probes.c, prefer_classic)
 grep -q 'probe kvm:kvm_fpu: attached (kvm_fpu_classic)' "$WORK/daemon.log" ||
 	fail "kvm:kvm_fpu not served by its classic program: $(grep 'kvm_fpu' "$WORK/daemon.log")"
 scrape >"$WORK/m" || fail "scrape failed"

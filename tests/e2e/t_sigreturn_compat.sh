@@ -23,7 +23,7 @@ for compat in off on; do
 	else
 		[ "$attached" = 1 ] || fail "raw_syscalls:sys_enter not attached with the option"
 		[ "$restores" = $N ] || fail "ia32 restores = $restores, want $N"
-		# root may open perf events: the classic program serves (probes.c, classic_first)
+		# root may open perf events: the classic program serves (probes.c, prefer_classic)
 		grep -q 'probe raw_syscalls:sys_enter: attached (sys_enter_compat_sigreturn_classic)' "$WORK/daemon.log" ||
 			fail "raw_syscalls:sys_enter not served by its classic program: $(grep 'sys_enter' "$WORK/daemon.log")"
 	fi

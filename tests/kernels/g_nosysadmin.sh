@@ -2,7 +2,7 @@
 # g_nosysadmin.sh: in a test-kernels guest: the daemon as the DaemonSet runs it, root without CAP_SYS_ADMIN, under the kernel's own perf_event_paranoid (Debian's 3).
 # There perf_event_open needs CAP_SYS_ADMIN (Debian's patch), so no classic tracepoint attaches,
 # and the kvm module's BTF cannot be read (BPF_BTF_GET_FD_BY_ID): every probe must still attach,
-# the syscalls: ones on raw sys_enter/sys_exit, and count exactly (README, "Data flow").
+# the syscalls: ones on raw sys_enter/sys_exit, and count exactly (README, "How it works").
 . "$(dirname "$0")/../e2e/lib.sh"
 
 require_kvm
@@ -52,7 +52,7 @@ note "$N signals: restores $restores (runs skipped by the kernel on sys_enter: $
 xcomp_requests_match "$WORK/m2" "$cg"
 
 # On 7.x a raw program on kvm_fpu runs preemptibly and the kernel skips a run that finds
-# one in progress on its CPU (README, "Data flow"): each skip is in the missed-runs counter,
+# one in progress on its CPU (README, "How it works"): each skip is in the missed-runs counter,
 # so loads, reloads and skips add up to KVM's loads and puts exactly, VM-wide.
 missed=$(metric_sum "$WORK/m" fpu_exporter_bpf_missed_runs_total 'probe="kvm:kvm_fpu"')
 kernel=0 loads=0 reloads=0
