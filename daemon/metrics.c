@@ -184,9 +184,9 @@ static int src_is_cgroup(const struct source *s)
 }
 
 /* The series a source adds to, after its counts. */
-static struct series **src_slots(struct source *s)
+static series_id *src_slots(struct source *s)
 {
-	return (struct series **)&s->prev[s->ncounters];
+	return (series_id *)&s->prev[s->ncounters];
 }
 
 #define SRC_BUCKETS_MIN 1024
@@ -288,7 +288,7 @@ static struct source *src_get(unsigned char kind, uint64_t k1, uint64_t k2)
 		i = src_bucket(kind, k1, k2, m.nbuckets);
 	}
 	src_shape(kind, k2, &nc, &ns);
-	s = xcalloc(1, sizeof(*s) + nc * sizeof(s->prev[0]) + ns * sizeof(struct series *));
+	s = xcalloc(1, sizeof(*s) + nc * sizeof(s->prev[0]) + ns * sizeof(series_id));
 	s->ncounters = (unsigned char)nc;
 	s->nslots = (unsigned char)ns;
 	s->kind = kind;
@@ -303,11 +303,11 @@ static struct source *src_get(unsigned char kind, uint64_t k1, uint64_t k2)
 /* Lets go of the series and owner: their counts stay where they were added. */
 static void src_unmap(struct source *s)
 {
-	struct series **slots = src_slots(s);
+	series_id *slots = src_slots(s);
 
 	for (unsigned int i = 0; i < s->nslots; i++) {
 		model_series_put(m.model, slots[i]);
-		slots[i] = NULL;
+		slots[i] = 0;
 	}
 	model_owner_put(m.model, s->owner);
 	s->owner = NULL;
@@ -361,10 +361,10 @@ static void src_sweep(void)
 
 /* Adds what a counter grew by since the last read to its series, made on first growth. */
 static void add_delta(struct source *s, unsigned int counter, uint64_t cur,
-		      struct series *(*make)(struct source *, unsigned int))
+		      series_id (*make)(struct source *, unsigned int))
 {
 	uint64_t d = cur >= s->prev[counter] ? cur - s->prev[counter] : cur;
-	struct series **slots = src_slots(s);
+	series_id *slots = src_slots(s);
 
 	s->prev[counter] = cur;
 	if (!d || !s->mapped)
@@ -372,7 +372,7 @@ static void add_delta(struct source *s, unsigned int counter, uint64_t cur,
 	if (!slots[counter] && make)
 		slots[counter] = make(s, counter);
 	if (slots[counter])
-		model_add(slots[counter], d);
+		model_add(m.model, slots[counter], d);
 }
 
 /* ---- reading maps ---- */
@@ -472,14 +472,14 @@ static void map_delete(int fd, const void *key)
 /* ---- cgroups ---- */
 
 /* A series of the cgroup's (its owner's label first), with one more label or none. */
-static struct series *cg_series(struct source *s, const struct family *f, const char *k2,
+static series_id cg_series(struct source *s, const struct family *f, const char *k2,
 				const char *v2)
 {
 	return model_series_under(m.model, f, s->owner, k2 ? 1 : 0, &(struct label){ k2, v2 });
 }
 
 /* The series of an SRC_CG counter: guest saves are context-switch saves too. */
-static struct series *make_cg(struct source *s, unsigned int counter)
+static series_id make_cg(struct source *s, unsigned int counter)
 {
 	switch (counter) {
 	case HOT_REGS_ACTIVATED: return cg_series(s, &f_regs_activated, NULL, NULL);
@@ -516,7 +516,7 @@ static int cg_map(struct source *s, const char *path)
 {
 	char buf[PATH_MAX];
 	const char *label = cgroups_label(m.filter, path, buf, sizeof(buf));
-	struct series **slots = src_slots(s);
+	series_id *slots = src_slots(s);
 	struct cgroup_desc d;
 	struct owner *o;
 
@@ -531,7 +531,7 @@ static int cg_map(struct source *s, const char *path)
 	{
 		struct label l[] = { { "unit", d.unit }, { "pod_uid", d.pod_uid },
 				     { "container_id", d.container_id } };
-		struct series *info = model_series_under(m.model, &f_cgroup_info, o, 3, l);
+		series_id info = model_series_under(m.model, &f_cgroup_info, o, 3, l);
 
 		/*
 		 * Held by the cgroup's SRC_CG; made by the others too (a cgroup
@@ -675,7 +675,7 @@ static void sync_cgroup_pairs(enum map_id id, unsigned char kind, int fd, int pe
 		if (d && s->mapped)
 			for (unsigned int j = 0; j < s->nslots; j++)
 				if (src_slots(s)[j])
-					model_add(src_slots(s)[j], d);
+					model_add(m.model, src_slots(s)[j], d);
 		cg_retire(s, st, key, fd, now);
 	}
 }
@@ -882,7 +882,7 @@ static void sync_guest_xstates(time_t now)
 		s->prev[0] = m.sums[i];
 		for (unsigned int j = 0; d && j < s->nslots; j++)
 			if (src_slots(s)[j])
-				model_add(src_slots(s)[j], d);
+				model_add(m.model, src_slots(s)[j], d);
 	}
 }
 

@@ -15,8 +15,10 @@
  * deltas added: a member that leaves takes nothing with it.
  */
 struct model;
-struct series;
 struct owner;
+
+/* A series, by the model's id for it: 0 is none. */
+typedef uint32_t series_id;
 
 /* families: the data families, in the order they are rendered. */
 struct model *model_new(const struct family *const *families, size_t nfamilies);
@@ -42,15 +44,15 @@ void model_owner_alive(struct model *m, struct owner *o, time_t now);
 /*
  * The series of family f with these labels, made on first use, with a
  * reference for the caller.  A family at max_per_family gives its counters
- * one more series, every label "overflow", and no new info series (NULL).
+ * one more series, every label "overflow", and no new info series (0).
  */
-struct series *model_series(struct model *m, const struct family *f, struct owner *o,
-			    size_t nlabels, const struct label *labels);
+series_id model_series(struct model *m, const struct family *f, struct owner *o,
+		       size_t nlabels, const struct label *labels);
 /* The series of f labelled with o's label (model_owner_label()) and then these. */
-struct series *model_series_under(struct model *m, const struct family *f, struct owner *o,
-				  size_t nlabels, const struct label *labels);
-void model_series_put(struct model *m, struct series *s);
-void model_add(struct series *s, uint64_t delta);
+series_id model_series_under(struct model *m, const struct family *f, struct owner *o,
+			     size_t nlabels, const struct label *labels);
+void model_series_put(struct model *m, series_id s);
+void model_add(struct model *m, series_id s, uint64_t delta);
 
 /* Drops series no one holds whose owner has been dead for its grace period. */
 void model_prune(struct model *m, time_t now);

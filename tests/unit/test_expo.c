@@ -1,4 +1,4 @@
-/* test_expo.c: unit tests of the exposition and the series model: escaping, UTF-8, order, overflow, lifetimes. */
+/* test_expo.c: unit tests of the exposition and the series model: escaping, UTF-8, order, overflow, lifetimes, reuse. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,14 +70,14 @@ static void test_render_order(void **state)
 	struct owner *o = model_owner(m, "o", 60);
 	struct buf out = { 0 };
 	struct label l1[] = { { "cgroup", "/z" } }, l2[] = { { "cgroup", "/a\"q" } };
-	struct series *z = model_series(m, &fam_b, o, 1, l1);
-	struct series *a = model_series(m, &fam_b, o, 1, l2);
+	series_id z = model_series(m, &fam_b, o, 1, l1);
+	series_id a = model_series(m, &fam_b, o, 1, l2);
 
 	(void)state;
-	model_add(z, 2);
-	model_add(a, 5);
-	model_add(model_series(m, &fam_b, o, 1, l1), 3);	/* the same series: one more reference */
-	assert_ptr_equal(model_series(m, &fam_b, o, 1, l1), z);
+	model_add(m, z, 2);
+	model_add(m, a, 5);
+	model_add(m, model_series(m, &fam_b, o, 1, l1), 3);	/* the same series: one more reference */
+	assert_int_equal(model_series(m, &fam_b, o, 1, l1), z);
 	model_series(m, &fam_a, o, 0, NULL);
 	model_render(m, &out, EXPO_TEXT);
 	assert_string_equal(out.data,
@@ -132,8 +132,8 @@ static void test_overflow(void **state)
 	for (int i = 0; i < 4; i++) {
 		struct label l[] = { { "cgroup", cg[i] }, { "reason", "bad_frame" } };
 
-		model_add(model_series(m, &fam_b, o, 2, l), (uint64_t)i + 1);
-		assert_true(model_series(m, &fam_a, o, 2, l) != NULL || i >= 2);
+		model_add(m, model_series(m, &fam_b, o, 2, l), (uint64_t)i + 1);
+		assert_true(model_series(m, &fam_a, o, 2, l) != 0 || i >= 2);
 	}
 	model_render(m, &out, EXPO_TEXT);
 	assert_non_null(strstr(out.data,
@@ -158,7 +158,7 @@ static void test_lifetimes(void **state)
 	struct model *m = new_model(0);
 	struct owner *o = model_owner_label(m, &(struct label){ "cgroup", "/x" }, 60);
 	struct label l[] = { { "cgroup", "/x" } };
-	struct series *s1 = model_series(m, &fam_b, o, 1, l), *s2 = model_series(m, &fam_b, o, 1, l);
+	series_id s1 = model_series(m, &fam_b, o, 1, l), s2 = model_series(m, &fam_b, o, 1, l);
 	struct buf out = { 0 };
 	struct model_stats st;
 
@@ -166,8 +166,8 @@ static void test_lifetimes(void **state)
 	model_begin(m);
 	model_owner_alive(m, o, 1000);
 	model_begin(m);
-	model_add(s1, 40);
-	model_add(s2, 2);
+	model_add(m, s1, 40);
+	model_add(m, s2, 2);
 	model_series_put(m, s1);	/* one member leaves: the series keeps its 42 */
 	model_prune(m, 5000);
 	model_render(m, &out, EXPO_TEXT);
@@ -203,22 +203,22 @@ static void test_owner_prefix(void **state)
 	struct owner *o = model_owner_label(m, &(struct label){ "cgroup", "/a\"q" }, 60);
 	struct label one[] = { { "cgroup", "/a\"q" } }, two[] = { { "cgroup", "/a\"q" }, { "reason", "x" } },
 		     other[] = { { "cgroup", "/a\"qq" } };
-	struct series *s1 = model_series_under(m, &fam_b, o, 0, NULL);
-	struct series *s2 = model_series_under(m, &fam_b, o, 1, &two[1]);
-	struct series *s3 = model_series(m, &fam_b, o, 1, other);
+	series_id s1 = model_series_under(m, &fam_b, o, 0, NULL);
+	series_id s2 = model_series_under(m, &fam_b, o, 1, &two[1]);
+	series_id s3 = model_series(m, &fam_b, o, 1, other);
 	struct buf out = { 0 }, walk = { 0 };
 	struct model_stats st;
 
 	(void)state;
 	assert_true(s1 != s2 && s2 != s3 && s1 != s3);
-	assert_ptr_equal(model_series(m, &fam_b, o, 1, one), s1);
-	assert_ptr_equal(model_series(m, &fam_b, o, 2, two), s2);
-	assert_ptr_equal(model_series(m, &fam_b, o, 1, other), s3);
+	assert_int_equal(model_series(m, &fam_b, o, 1, one), s1);
+	assert_int_equal(model_series(m, &fam_b, o, 2, two), s2);
+	assert_int_equal(model_series(m, &fam_b, o, 1, other), s3);
 	assert_ptr_equal(model_owner_label(m, &(struct label){ "cgroup", "/a\"q" }, 60), o);
-	model_add(s1, 1);
-	model_add(s2, 2);
-	model_add(s3, 3);
-	model_add(model_series_under(m, &fam_b, o, 1, &(struct label){ "reason", "y" }), 4);	/* the 4th */
+	model_add(m, s1, 1);
+	model_add(m, s2, 2);
+	model_add(m, s3, 3);
+	model_add(m, model_series_under(m, &fam_b, o, 1, &(struct label){ "reason", "y" }), 4);	/* the 4th */
 	model_render(m, &out, EXPO_TEXT);
 	assert_string_equal(out.data,
 		"# HELP b_total B \\\\ things\\nsecond line\n"
@@ -248,6 +248,110 @@ static void test_owner_prefix(void **state)
 	model_free(m);
 	buf_free(&out);
 	buf_free(&walk);
+}
+
+/* churn N...: the series of owners /PREFIX0../PREFIX(n-1), three each, made in that order. */
+struct churn_owner {
+	struct owner *o;
+	series_id plain, reason, info;
+};
+
+static void churn_make(struct model *m, struct churn_owner *c, const char *prefix, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char path[32], unit[16];
+
+		snprintf(path, sizeof(path), "/%s%d", prefix, i);
+		snprintf(unit, sizeof(unit), "u%d", i % 7);	/* label sets shared by many series */
+		c[i].o = model_owner_label(m, &(struct label){ "cgroup", path }, 10);
+		c[i].plain = model_series_under(m, &fam_b, c[i].o, 0, NULL);
+		c[i].reason = model_series_under(m, &fam_b, c[i].o, 1, &(struct label){ "reason", path + 1 });
+		c[i].info = model_series_under(m, &fam_a, c[i].o, 1, &(struct label){ "unit", unit });
+		model_add(m, c[i].plain, (uint64_t)i + 1);
+		model_add(m, c[i].reason, (uint64_t)i + 1000000);
+	}
+}
+
+static void churn_drop(struct model *m, struct churn_owner *c)
+{
+	model_series_put(m, c->plain);
+	model_series_put(m, c->reason);
+	model_series_put(m, c->info);
+	model_owner_put(m, c->o);
+	c->o = NULL;
+}
+
+/* The expected render: families in order, each one's series in the order made. */
+static void churn_expect(struct buf *b, struct churn_owner *const *sets, const char *const *prefixes,
+			 const int *ns, int nsets)
+{
+	buf_printf(b, "# HELP a_info A info.\n# TYPE a_info gauge\n");
+	for (int k = 0; k < nsets; k++)
+		for (int i = 0; i < ns[k]; i++)
+			if (sets[k][i].o)
+				buf_printf(b, "a_info{cgroup=\"/%s%d\",unit=\"u%d\"} 1\n", prefixes[k], i, i % 7);
+	buf_printf(b, "# HELP b_total B \\\\ things\\nsecond line\n# TYPE b_total counter\n");
+	for (int k = 0; k < nsets; k++)
+		for (int i = 0; i < ns[k]; i++)
+			if (sets[k][i].o)
+				buf_printf(b, "b_total{cgroup=\"/%s%d\"} %d\n"
+					      "b_total{cgroup=\"/%s%d\",reason=\"%s%d\"} %d\n",
+					   prefixes[k], i, i + 1, prefixes[k], i, prefixes[k], i, i + 1000000);
+}
+
+/*
+ * Series are records in slabs of 4,096 named by id, with interned label
+ * sets: 9,000 series over three slabs; half their owners go and are pruned;
+ * 9,000 more reuse the freed records first.  Every series keeps its labels
+ * and value, and the render is exactly what was made, in the order made.
+ */
+static void test_churn_reuse(void **state)
+{
+	enum { N = 3000 };
+	struct model *m = new_model(0);
+	struct churn_owner *old = calloc(N, sizeof(*old)), *new = calloc(N, sizeof(*new));
+	struct buf out = { 0 }, want = { 0 };
+	struct model_stats st;
+
+	(void)state;
+	churn_make(m, old, "c", N);
+	model_stats(m, &st);
+	assert_int_equal(st.series, 3 * N);
+	for (int i = 0; i < N; i += 2)
+		churn_drop(m, &old[i]);
+	model_begin(m);
+	model_prune(m, time(NULL) + 11);
+	model_stats(m, &st);
+	assert_int_equal(st.series, 3 * N / 2);
+	assert_int_equal(st.owners, N / 2);
+	churn_make(m, new, "n", N);
+	model_stats(m, &st);
+	assert_int_equal(st.series, 3 * N / 2 + 3 * N);
+	model_render(m, &out, EXPO_TEXT);
+	churn_expect(&want, (struct churn_owner *[]){ old, new }, (const char *[]){ "c", "n" },
+		     (int[]){ N, N }, 2);
+	assert_string_equal(out.data, want.data);
+	/* the same label sets find the same series */
+	assert_int_equal(model_series_under(m, &fam_b, new[7].o, 1, &(struct label){ "reason", "n7" }),
+			 new[7].reason);
+	model_series_put(m, new[7].reason);
+	for (int i = 1; i < N; i += 2)
+		churn_drop(m, &old[i]);
+	for (int i = 0; i < N; i++)
+		churn_drop(m, &new[i]);
+	model_begin(m);
+	model_prune(m, time(NULL) + 11);
+	model_stats(m, &st);
+	assert_int_equal(st.series, 0);
+	assert_int_equal(st.owners, 0);
+	buf_reset(&out);
+	model_render(m, &out, EXPO_TEXT);
+	assert_int_equal(out.len, 0);
+	model_free(m);
+	free(old);
+	free(new);
+	buf_free(&out);
+	buf_free(&want);
 }
 
 /* A render streamed through gzip in chunks inflates to exactly the plain render. */
@@ -303,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_owner_prefix),
+		cmocka_unit_test(test_churn_reuse),
 		cmocka_unit_test(test_gzip_stream),
 	};
 
