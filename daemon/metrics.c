@@ -170,7 +170,7 @@ struct source {
 			uint32_t unknown_since;		/* when it was first unknown (time_t, truncated) */
 		} cg;
 		struct {	/* the guest kinds */
-			char *ident;	/* SRC_VCPU: "domain/vcpu", SRC_XCR0: its values, when last mapped */
+			char *ident;	/* SRC_VCPU: "domain/vcpu" when last mapped (SRC_XCR0: its owner's key says) */
 			unsigned int name_gen;	/* its VM's naming generation at mapping */
 		} vm;
 	} u;
@@ -753,11 +753,11 @@ static void sync_vcpu_xcr0(__u32 tid, const struct vcpu_thread *v, const struct 
 		xstate_format(v->xcr0 & ~(v->supported_xcr0 | 1), unsup);
 	}
 	key = xasprintf("x%d:%llu:%s/%s=%s/%s", (int)g->pid, g->start_time, g->domain, vcpu, xcr0, sup);
-	if (!s->mapped || s->gen != m.gen || strcmp(s->u.vm.ident, key)) {
+	if (!s->mapped || s->gen != m.gen || strcmp(model_owner_key(s->owner), key)) {
 		struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu }, { "xcr0", xcr0 },
 				     { "supported", sup }, { "unsupported", unsup } };
 
-		src_map(s, key, model_owner(m.model, key, 0));
+		src_map(s, NULL, model_owner(m.model, key, 0));
 		src_slots(s)[0] = model_series(m.model, &f_guest_xcr0_info, s->owner, 5, l);
 	}
 	model_owner_alive(m.model, s->owner, now);

@@ -389,6 +389,11 @@ void model_owner_put(struct model *m, struct owner *o)
 	free(o);
 }
 
+const char *model_owner_key(const struct owner *o)
+{
+	return o->key;
+}
+
 void model_begin(struct model *m)
 {
 	m->collection++;

@@ -37,6 +37,8 @@ struct owner *model_owner(struct model *m, const char *key, time_t grace);
  */
 struct owner *model_owner_label(struct model *m, const struct label *label, time_t grace);
 void model_owner_put(struct model *m, struct owner *o);
+/* The key it was made with (for an owner by label: the label rendered, less its closing brace). */
+const char *model_owner_key(const struct owner *o);
 /* A collection starts: owners marked alive in it keep their series whatever their grace. */
 void model_begin(struct model *m);
 void model_owner_alive(struct model *m, struct owner *o, time_t now);
