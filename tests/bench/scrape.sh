@@ -71,6 +71,8 @@ vms() {
 }
 wait_vms() { for _ in $(seq 200); do [ -s "$WORK/vm$1" ] && return; sleep 0.1; done; }
 
+# the daemon names every cgroup of the host: cgroups left behind by earlier runs cost it memory too
+echo "host: $(($(find "$V2" -mindepth 1 -type d | wc -l) - 1)) cgroups besides the bench's, $(nproc) CPUs"
 echo "stage            series, bytes, median of $SCRAPES scrapes each (text, then gzip), daemon memory"
 stage idle
 for n in 1000 3000 10000; do

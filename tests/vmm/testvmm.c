@@ -64,6 +64,8 @@ struct vcpu {
 	uint64_t kvm_supported;	/* what KVM_SET_XCRS accepts (vcpu_probe_supported) */
 	uint64_t xcr0_then;	/* --xcr0-then: XCR0 set at midway; 0 none */
 	unsigned long rate;	/* --rate: KVM_RUNs per second after the runs, until killed; 0 none */
+	/* KVM_RUNs issued and returned, for the stall report (atomic: read by the main thread) */
+	unsigned long long issued, returned;
 };
 
 struct opts {
@@ -473,8 +475,10 @@ static void *vcpu_thread(void *arg)
 			midway_wait(v);
 		if (n == v->runs)
 			break;
+		__atomic_store_n(&v->issued, n + 1, __ATOMIC_RELAXED);
 		if (ioctl(v->fd, KVM_RUN, 0) != 0)
 			die("vcpu %d: KVM_RUN #%llu", v->id, n);
+		__atomic_store_n(&v->returned, n + 1, __ATOMIC_RELAXED);
 		vcpu_check_exit(v, n);
 	}
 
@@ -491,6 +495,39 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Waits (hold's lock held) until *count reaches nr.  Every 3 s without it,
+ * says on stderr where each vCPU is, and names a KVM_RUN that has not come
+ * back since the last look: a stall shows in the test's output as that.
+ */
+static void wait_count(struct hold *h, const int *count, int nr, const struct vcpu *vcpus,
+		       const char *what)
+{
+	unsigned long long last[MAX_VCPUS];
+	struct timespec until;
+	int i;
+
+	for (i = 0; i < nr; i++)
+		last[i] = ULLONG_MAX;
+	clock_gettime(CLOCK_REALTIME, &until);
+	while (*count < nr) {
+		until.tv_sec += 3;
+		while (*count < nr && pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
+			;
+		if (*count >= nr)
+			break;
+		for (i = 0; i < nr; i++) {
+			unsigned long long in = __atomic_load_n(&vcpus[i].issued, __ATOMIC_RELAXED);
+			unsigned long long out = __atomic_load_n(&vcpus[i].returned, __ATOMIC_RELAXED);
+
+			fprintf(stderr, "testvmm: waiting for %s: vcpu %d: %llu of %llu KVM_RUNs back%s\n",
+				what, vcpus[i].id, out, vcpus[i].runs,
+				in != out && in == last[i] ? ", the next one not back in 3 s" : "");
+			last[i] = in;
+		}
+	}
+}
+
 /* Wait until every vCPU thread has issued its last KVM_RUN. */
 static void wait_vcpus_done(struct vcpu *vcpus, int nr, struct hold *h)
 {
@@ -505,8 +542,7 @@ static void wait_vcpus_done(struct vcpu *vcpus, int nr, struct hold *h)
 		return;
 	}
 	pthread_mutex_lock(&h->lock);
-	while (h->done < nr)
-		pthread_cond_wait(&h->cond, &h->lock);
+	wait_count(h, &h->done, nr, vcpus, "the runs");
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -767,8 +803,7 @@ int main(int argc, char **argv)
 		start_vcpus(vcpus, 0, o.nr_vcpus);
 		if (o.midway) {
 			pthread_mutex_lock(&hold.lock);
-			while (hold.mid_done < o.nr_vcpus)
-				pthread_cond_wait(&hold.cond, &hold.lock);
+			wait_count(&hold, &hold.mid_done, o.nr_vcpus, vcpus, "midway");
 			pthread_mutex_unlock(&hold.lock);
 			for (i = 0; i < o.nr_vcpus; i++)
 				vcpus[i].fpu_reload = vcpu_read_stat(vcpus[i].fd, STAT_NAME);
