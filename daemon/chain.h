@@ -1,4 +1,4 @@
-/* chain.h: rehashing of the daemon's chained hash tables (series, owners, sources, cgroup ids). */
+/* chain.h: rehashing of the daemon's pointer-chained hash tables (owners, label sets, sources, cgroup ids). */
 #ifndef CHAIN_H
 #define CHAIN_H
 
