@@ -9,12 +9,63 @@
 #include <unistd.h>
 
 #include "cgroups.h"
+#include "chain.h"
 #include "expo.h"
 #include "guests.h"
 #include "log.h"
 #include "machined.h"
 
-static struct guest *guests;
+/* The cached guests: a list for walking, a table by pid for the lookups (one per vCPU thread). */
+static struct {
+	struct guest *list;
+	struct guest **buckets;
+	size_t nbuckets, n;
+} cache;
+
+static size_t pid_index(pid_t pid, size_t nb)
+{
+	return (size_t)((uint32_t)pid * 2654435761u >> 8) & (nb - 1);
+}
+
+static size_t guest_index(const void *e, size_t nb)
+{
+	return pid_index(((const struct guest *)e)->pid, nb);
+}
+
+static struct guest *cache_find(pid_t pid)
+{
+	struct guest *g = cache.nbuckets ? cache.buckets[pid_index(pid, cache.nbuckets)] : NULL;
+
+	while (g && g->pid != pid)
+		g = g->hnext;
+	return g;
+}
+
+static void cache_add(struct guest *g)
+{
+	struct guest **b;
+
+	if (cache.n >= 2 * cache.nbuckets)	/* two a bucket */
+		chain_rehash((void ***)&cache.buckets, &cache.nbuckets,
+			     cache.nbuckets ? cache.nbuckets * 2 : 64, guest_index);
+	b = &cache.buckets[pid_index(g->pid, cache.nbuckets)];
+	g->hnext = *b;
+	*b = g;
+	cache.n++;
+	g->next = cache.list;
+	cache.list = g;
+}
+
+/* Out of the table; the caller takes it out of the list. */
+static void cache_unlink(struct guest *g)
+{
+	struct guest **pp = &cache.buckets[pid_index(g->pid, cache.nbuckets)];
+
+	while (*pp != g)
+		pp = &(*pp)->hnext;
+	*pp = g->hnext;
+	cache.n--;
+}
 
 /*
  * QEMU's -name takes an option list: "guest=NAME,debug-threads=on", or a
@@ -323,45 +374,45 @@ static void guest_free(struct guest *g)
 
 int guests_lookup(pid_t pid, const struct guest **out)
 {
+	struct guest *g = cache_find(pid);
 	unsigned long long start;
-	struct guest **pp, *g;
 	int err;
 
 	/* once a collection: a VM's threads and XSTATE_BV values all ask */
-	for (g = guests; g; g = g->next)
-		if (g->pid == pid && g->used) {
-			*out = g;
-			return 0;
-		}
+	if (g && g->used) {
+		*out = g;
+		return 0;
+	}
 	err = read_start_time(pid, &start);
 	*out = NULL;
 	if (err < 0)
 		return err == -ESRCH ? -ENOENT : err;
-	for (pp = &guests; (g = *pp); pp = &g->next) {
-		if (g->pid != pid)
-			continue;
-		if (g->start_time == start) {
-			/* registered with machined since it was first named */
-			if (strcmp(g->name_source, "machined") && machined_lookup(pid)) {
-				char comm[64], args[8192];
+	if (g && g->start_time == start) {
+		/* registered with machined since it was first named */
+		if (strcmp(g->name_source, "machined") && machined_lookup(pid)) {
+			char comm[64], args[8192];
 
-				if (read_comm(pid, pid, comm, sizeof(comm)) == 0)
-					guest_name(g, comm, args, read_cmdline(pid, args, sizeof(args)));
-			}
-			g->used = 1;
-			*out = g;
-			return 0;
+			if (read_comm(pid, pid, comm, sizeof(comm)) == 0)
+				guest_name(g, comm, args, read_cmdline(pid, args, sizeof(args)));
 		}
-		*pp = g->next;	/* pid reused by another process */
+		g->used = 1;
+		*out = g;
+		return 0;
+	}
+	if (g) {	/* pid reused by another process */
+		struct guest **pp = &cache.list;
+
+		while (*pp != g)
+			pp = &(*pp)->next;
+		*pp = g->next;
+		cache_unlink(g);
 		guest_free(g);
-		break;
 	}
 	g = guest_load(pid, start, &err);
 	if (!g)
 		return err;
 	g->used = 1;
-	g->next = guests;
-	guests = g;
+	cache_add(g);
 	*out = g;
 	return 0;
 }
@@ -383,31 +434,36 @@ int guests_vcpu_label(pid_t pid, pid_t tid, char *out, size_t size)
 
 void guests_begin(void)
 {
-	for (struct guest *g = guests; g; g = g->next)
+	for (struct guest *g = cache.list; g; g = g->next)
 		g->used = 0;
 }
 
 void guests_sweep(void)
 {
-	struct guest **pp = &guests, *g;
+	struct guest **pp = &cache.list, *g;
 
 	while ((g = *pp)) {
 		if (g->used) {
 			pp = &g->next;
 		} else {
 			*pp = g->next;
+			cache_unlink(g);
 			guest_free(g);
 		}
 	}
+	if (cache.nbuckets > 64 && cache.n < cache.nbuckets / 8)	/* a table a burst grew */
+		chain_rehash((void ***)&cache.buckets, &cache.nbuckets, cache.nbuckets / 4, guest_index);
 }
 
 const struct guest *guests_first(void)
 {
-	return guests;
+	return cache.list;
 }
 
 void guests_fini(void)
 {
 	guests_begin();
 	guests_sweep();
+	free(cache.buckets);
+	memset(&cache, 0, sizeof(cache));
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 struct guest {
+	struct guest *hnext;		/* guests.c's table by pid (first: chain.h) */
 	pid_t pid;
 	unsigned long long start_time;	/* /proc/PID/stat field 22: tells a reused pid */
 	char *domain;
