@@ -132,22 +132,13 @@ static const struct family *const data_families[] = {
 #define PKRU_BIT 9
 
 /*
- * What a source is: a BPF map entry (a cgroup's: its entries in cgroup_hot
- * and cgroup_rare; or one VM, for its info series), with the counts last
- * read from it and the series it adds to.
+ * What a source is: a VM's BPF map entry (a vCPU thread, a guest XSTATE_BV)
+ * or a VM itself (its info series), with the counts last read from it and the
+ * series it adds to.  A cgroup's entries are one record (struct cg_src).
  */
-enum src_kind { SRC_CG, SRC_CG_XSTATE, SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST, SRC_XCR0, SRC_CG_XCOMP };
-
-/* The maps a source is read from, each once a collection (read_maps). */
-#define READ_HOT	1
-#define READ_RARE	2
+enum src_kind { SRC_VCPU, SRC_GUEST_XSTATE, SRC_GUEST, SRC_XCR0 };
 
 /* Slot layout per kind: the counters first (by their index in the map value), then the rest. */
-#define CG_RARE_FIRST	HOT__COUNT	/* SRC_CG: cgroup_hot's counters, then cgroup_rare's, then info */
-#define CG_INFO		(HOT__COUNT + RARE__COUNT)	/* SRC_CG: the cgroup's fpu_cgroup_info */
-#define XS_SAVES	0	/* SRC_CG_XSTATE: fpu_xstate_saves_total */
-#define XS_DEACT	1	/* fpu_regs_deactivated_total */
-#define XS_COMPONENTS	2	/* one per component, then fpu_xstate_enlarged_saves_total if enlarged */
 #define VCPU_LOADS	0
 #define VCPU_RELOADS	1
 #define GX_SAVES	0	/* SRC_GUEST_XSTATE, then one per component */
@@ -156,32 +147,67 @@ struct source {
 	struct source *next;
 	uint64_t k1, k2;
 	struct owner *owner;
+	char *ident;		/* SRC_VCPU: "domain/vcpu" when last mapped (SRC_XCR0: its owner's key says) */
 	unsigned int seen;	/* the collection that last read it */
 	unsigned int gen;	/* configuration generation of the mapping */
+	unsigned int name_gen;	/* its VM's naming generation at mapping */
 	unsigned char kind;
 	unsigned char mapped;	/* slots are for the current mapping */
 	unsigned char ncounters, nslots;
-	unsigned char read_maps;	/* SRC_CG: READ_* of the maps read in collection seen */
-	union {
-		struct {	/* SRC_CG, SRC_CG_XSTATE, SRC_CG_XCOMP */
-			unsigned int unknown_scan;	/* the scan generation when it was first unknown */
-			unsigned int tried_scan;	/* the generation of its last lookup, one rescan each */
-			unsigned int alive_scan;	/* 1 + the scan generation it was last found alive in */
-			uint32_t unknown_since;		/* when it was first unknown (time_t, truncated) */
-		} cg;
-		struct {	/* the guest kinds */
-			char *ident;	/* SRC_VCPU: "domain/vcpu" when last mapped (SRC_XCR0: its owner's key says) */
-			unsigned int name_gen;	/* its VM's naming generation at mapping */
-		} vm;
-	} u;
 	/* ncounters counts last read, then nslots series: one allocation, sized by kind */
 	uint64_t prev[];
 };
 
-static int src_is_cgroup(const struct source *s)
-{
-	return s->kind == SRC_CG || s->kind == SRC_CG_XSTATE || s->kind == SRC_CG_XCOMP;
-}
+/*
+ * A cgroup's entries: in cgroup_hot and cgroup_rare (its counters), and its
+ * pairs, one per entry in cgroup_xstates (an XSTATE_BV) and xcomp_requests.
+ * The pairs, then the series of the XSAVE components its XSTATE_BVs name (in
+ * bit order), are one allocation beside the record.
+ */
+#define CG_COUNTERS	(HOT__COUNT + RARE__COUNT)	/* cgroup_hot's, then cgroup_rare's */
+#define CG_RARE_FIRST	HOT__COUNT
+#define CG_INFO		CG_COUNTERS		/* slots: the counters', then fpu_cgroup_info */
+#define CG_ENLARGED	(CG_COUNTERS + 1)	/* fpu_xstate_enlarged_saves_total */
+#define CG_SLOTS	(CG_COUNTERS + 2)
+
+/* The maps a cgroup was read from in this collection (read_maps), and kept in (kept_maps). */
+#define READ_HOT	1
+#define READ_RARE	2
+
+/* Where a pair is in this collection. */
+enum { PAIR_UNREAD, PAIR_KEPT, PAIR_DELETED };
+
+struct cg_pair {
+	uint64_t k2;		/* the XSTATE_BV (| XSTATE_ENLARGED), or the request's key after the id */
+	uint64_t prev;
+	series_id own;		/* fpu_xstate_saves_total{xfeatures} or fpu_xcomp_perm_requests_total */
+	unsigned char xcomp;	/* an xcomp_requests entry, else cgroup_xstates */
+	unsigned char read;	/* PAIR_* */
+};
+
+/* Not known yet, and no longer worth waiting for: its entries are dropped, counted. */
+#define CG_UNNAMED	((enum cg_state)255)
+
+struct cg_src {
+	struct cg_src *next;	/* first: chain.h */
+	uint64_t id;
+	struct owner *owner;
+	unsigned int gen;	/* configuration generation of the mapping */
+	unsigned int resolved_in;	/* the collection state is for */
+	unsigned int unknown_scan;	/* the scan generation when it was first unknown */
+	unsigned int tried_scan;	/* the generation of its last lookup, one rescan each */
+	unsigned int alive_scan;	/* 1 + the scan generation it was last found alive in */
+	uint32_t unknown_since;		/* when it was first unknown (time_t, truncated) */
+	unsigned char state;	/* enum cg_state or CG_UNNAMED, in collection resolved_in */
+	unsigned char mapped;	/* slots are for the current mapping */
+	unsigned char read_maps, kept_maps;	/* READ_* */
+	unsigned short npairs;
+	unsigned char ncomps;
+	uint64_t comp_mask;	/* the components with a place in comps */
+	uint64_t prev[CG_COUNTERS];
+	series_id slots[CG_SLOTS];
+	void *tail;		/* npairs struct cg_pair, then ncomps series_id: grown as they come */
+};
 
 /* The series a source adds to, after its counts. */
 static series_id *src_slots(struct source *s)
@@ -200,6 +226,8 @@ static struct {
 	int ncpus;
 	struct source **buckets;
 	size_t nbuckets, nsources;
+	struct cg_src **cg_buckets;	/* the cgroup records, by id */
+	size_t cg_nbuckets, ncgroups;
 	/* one map's contents, read in batches */
 	void *keys;
 	uint64_t *vals;
@@ -248,18 +276,6 @@ static unsigned int popcount64(uint64_t x)
 static void src_shape(unsigned char kind, uint64_t k2, unsigned int *ncounters, unsigned int *nslots)
 {
 	switch (kind) {
-	case SRC_CG:
-		*ncounters = HOT__COUNT + RARE__COUNT;
-		*nslots = HOT__COUNT + RARE__COUNT + 1;
-		break;
-	case SRC_CG_XSTATE:
-		*ncounters = 1;
-		*nslots = XS_COMPONENTS + popcount64(k2 & ~XSTATE_ENLARGED) + !!(k2 & XSTATE_ENLARGED);
-		break;
-	case SRC_CG_XCOMP:
-		*ncounters = 1;
-		*nslots = 1;
-		break;
 	case SRC_VCPU:
 		*ncounters = 2;
 		*nslots = 2;
@@ -322,13 +338,13 @@ static void src_unmap(struct source *s)
  */
 static void src_map(struct source *s, const char *ident, struct owner *o)
 {
-	int new_ident = ident && (!s->u.vm.ident || strcmp(s->u.vm.ident, ident));
+	int new_ident = ident && (!s->ident || strcmp(s->ident, ident));
 
 	if (s->owner != o || new_ident)
 		memset(s->prev, 0, s->ncounters * sizeof(s->prev[0]));
 	if (new_ident) {
-		free(s->u.vm.ident);
-		s->u.vm.ident = xstrdup(ident);
+		free(s->ident);
+		s->ident = xstrdup(ident);
 	}
 	src_unmap(s);
 	s->owner = o;
@@ -349,8 +365,7 @@ static void src_sweep(void)
 			}
 			*pp = s->next;
 			src_unmap(s);
-			if (!src_is_cgroup(s))
-				free(s->u.vm.ident);
+			free(s->ident);
 			free(s);
 			m.nsources--;
 		}
@@ -359,19 +374,14 @@ static void src_sweep(void)
 		src_resize(m.nbuckets / 4 > SRC_BUCKETS_MIN ? m.nbuckets / 4 : SRC_BUCKETS_MIN);
 }
 
-/* Adds what a counter grew by since the last read to its series, made on first growth. */
-static void add_delta(struct source *s, unsigned int counter, uint64_t cur,
-		      series_id (*make)(struct source *, unsigned int))
+/* Adds what a counter grew by since the last read to its series. */
+static void add_delta(struct source *s, unsigned int counter, uint64_t cur)
 {
 	uint64_t d = cur >= s->prev[counter] ? cur - s->prev[counter] : cur;
 	series_id *slots = src_slots(s);
 
 	s->prev[counter] = cur;
-	if (!d || !s->mapped)
-		return;
-	if (!slots[counter] && make)
-		slots[counter] = make(s, counter);
-	if (slots[counter])
+	if (d && s->mapped && slots[counter])
 		model_add(m.model, slots[counter], d);
 }
 
@@ -472,30 +482,402 @@ static void map_delete(int fd, const void *key)
 /* ---- cgroups ---- */
 
 /* A series of the cgroup's (its owner's label first), with one more label or none. */
-static series_id cg_series(struct source *s, const struct family *f, const char *k2,
-				const char *v2)
+static series_id cg_series(struct cg_src *r, const struct family *f, const char *k2, const char *v2)
 {
-	return model_series_under(m.model, f, s->owner, k2 ? 1 : 0, &(struct label){ k2, v2 });
+	return model_series_under(m.model, f, r->owner, k2 ? 1 : 0, &(struct label){ k2, v2 });
 }
 
-/* The series of an SRC_CG counter: guest saves are context-switch saves too. */
-static series_id make_cg(struct source *s, unsigned int counter)
+/* The series of a cgroup counter: guest saves are context-switch saves too. */
+static series_id make_cg(struct cg_src *r, unsigned int counter)
 {
 	switch (counter) {
-	case HOT_REGS_ACTIVATED: return cg_series(s, &f_regs_activated, NULL, NULL);
-	case HOT_GUEST_SAVES: return cg_series(s, &f_regs_deactivated, NULL, NULL);
-	case CG_RARE_FIRST + RARE_SIGNAL_FRAMES: return cg_series(s, &f_signal_frames, NULL, NULL);
-	case CG_RARE_FIRST + RARE_SIGRETURNS: return cg_series(s, &f_sigreturn_restores, NULL, NULL);
+	case HOT_REGS_ACTIVATED: return cg_series(r, &f_regs_activated, NULL, NULL);
+	case HOT_GUEST_SAVES: return cg_series(r, &f_regs_deactivated, NULL, NULL);
+	case CG_RARE_FIRST + RARE_SIGNAL_FRAMES: return cg_series(r, &f_signal_frames, NULL, NULL);
+	case CG_RARE_FIRST + RARE_SIGRETURNS: return cg_series(r, &f_sigreturn_restores, NULL, NULL);
 	case CG_RARE_FIRST + RARE_SIGRETURN_BAD_MAGIC:
-		return cg_series(s, &f_sigreturn_failures, "reason", "bad_magic");
+		return cg_series(r, &f_sigreturn_failures, "reason", "bad_magic");
 	case CG_RARE_FIRST + RARE_SIGRETURN_BAD_FRAME:
-		return cg_series(s, &f_sigreturn_failures, "reason", "bad_frame");
-	case CG_RARE_FIRST + RARE_TASK_COPIES: return cg_series(s, &f_task_copies, NULL, NULL);
-	default: return cg_series(s, &f_task_drops, NULL, NULL);
+		return cg_series(r, &f_sigreturn_failures, "reason", "bad_frame");
+	case CG_RARE_FIRST + RARE_TASK_COPIES: return cg_series(r, &f_task_copies, NULL, NULL);
+	default: return cg_series(r, &f_task_drops, NULL, NULL);
 	}
 }
 
-/* Component series of an XSTATE_BV into slots[first...]: after label, or under the owner's label (NULL). */
+static struct cg_pair *cg_pairs(struct cg_src *r)
+{
+	return (struct cg_pair *)r->tail;
+}
+
+/* The component series, in bit order of comp_mask. */
+static series_id *cg_comps(struct cg_src *r)
+{
+	return (series_id *)(cg_pairs(r) + r->npairs);
+}
+
+static size_t cg_bucket(uint64_t id, size_t nb)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (nb - 1);
+}
+
+static size_t cg_index(const void *e, size_t nb)
+{
+	return cg_bucket(((const struct cg_src *)e)->id, nb);
+}
+
+/* The record of a cgroup id, made on first use. */
+static struct cg_src *cg_get(uint64_t id)
+{
+	struct cg_src *r;
+
+	for (r = m.cg_buckets[cg_bucket(id, m.cg_nbuckets)]; r; r = r->next)
+		if (r->id == id)
+			return r;
+	if (m.ncgroups >= 2 * m.cg_nbuckets)	/* two a bucket */
+		chain_rehash((void ***)&m.cg_buckets, &m.cg_nbuckets, m.cg_nbuckets * 2, cg_index);
+	r = xcalloc(1, sizeof(*r));
+	r->id = id;
+	r->next = m.cg_buckets[cg_bucket(id, m.cg_nbuckets)];
+	m.cg_buckets[cg_bucket(id, m.cg_nbuckets)] = r;
+	m.ncgroups++;
+	return r;
+}
+
+/* The pair (xcomp, k2) of r, made on first use, with a place for each component its XSTATE_BV names. */
+static struct cg_pair *cg_pair(struct cg_src *r, int xcomp, uint64_t k2)
+{
+	uint64_t add = xcomp ? 0 : k2 & ~XSTATE_ENLARGED & ~r->comp_mask;
+	unsigned int n = popcount64(add), old = r->ncomps;
+	struct cg_pair *p = cg_pairs(r);
+	series_id *comps;
+
+	for (unsigned int i = 0; i < r->npairs; i++)
+		if (p[i].k2 == k2 && p[i].xcomp == xcomp)
+			return &p[i];
+	r->tail = xrealloc(r->tail, (r->npairs + 1u) * sizeof(struct cg_pair) + (old + n) * sizeof(series_id));
+	/* the components move up by one pair, taking the new ones' places in bit order */
+	comps = (series_id *)(cg_pairs(r) + r->npairs + 1);
+	memmove(comps, cg_comps(r), old * sizeof(*comps));
+	for (unsigned int bit = 0, i = 0; bit < 64 && n; bit++) {
+		if (r->comp_mask >> bit & 1) {
+			i++;
+		} else if (add >> bit & 1) {
+			memmove(&comps[i + 1], &comps[i], (r->ncomps - i) * sizeof(*comps));
+			comps[i++] = 0;
+			r->ncomps++;
+			r->comp_mask |= 1ull << bit;
+			n--;
+		}
+	}
+	p = &cg_pairs(r)[r->npairs++];
+	memset(p, 0, sizeof(*p));
+	p->k2 = k2;
+	p->xcomp = (unsigned char)xcomp;
+	return p;
+}
+
+/* Lets go of every series and the owner: their counts stay where they were added. */
+static void cg_unmap(struct cg_src *r)
+{
+	for (unsigned int i = 0; i < CG_SLOTS; i++) {
+		model_series_put(m.model, r->slots[i]);
+		r->slots[i] = 0;
+	}
+	for (unsigned int i = 0; i < r->npairs; i++) {
+		model_series_put(m.model, cg_pairs(r)[i].own);
+		cg_pairs(r)[i].own = 0;
+	}
+	for (unsigned int i = 0; i < r->ncomps; i++) {
+		model_series_put(m.model, cg_comps(r)[i]);
+		cg_comps(r)[i] = 0;
+	}
+	model_owner_put(m.model, r->owner);
+	r->owner = NULL;
+	r->mapped = 0;
+}
+
+/*
+ * Maps a cgroup to its label's owner and info series; its other series are
+ * made as its counts grow.  Under another label than before (a reload) its
+ * whole count goes to the new series.  0 when mapped, -1 when the cgroup is
+ * not exported.
+ */
+static int cg_map(struct cg_src *r, const char *path)
+{
+	char buf[PATH_MAX];
+	const char *label = cgroups_label(m.filter, path, buf, sizeof(buf));
+	struct owner *o = label[0] ? model_owner_label(m.model, &(struct label){ "cgroup", label }, m.grace) : NULL;
+	struct cgroup_desc d;
+
+	if (r->owner != o) {
+		memset(r->prev, 0, sizeof(r->prev));
+		for (unsigned int i = 0; i < r->npairs; i++)
+			cg_pairs(r)[i].prev = 0;
+	}
+	cg_unmap(r);
+	r->gen = m.gen;
+	if (!o)		/* excluded */
+		return -1;
+	r->owner = o;
+	r->mapped = 1;
+	cgroups_describe(label, &d);
+	{
+		struct label l[] = { { "unit", d.unit }, { "pod_uid", d.pod_uid },
+				     { "container_id", d.container_id } };
+
+		r->slots[CG_INFO] = model_series_under(m.model, &f_cgroup_info, o, 3, l);
+	}
+	return 0;
+}
+
+/*
+ * Resolves a cgroup's id, once a collection; returns its state.  An id not
+ * known yet is kept as it is (its counts are added once it is named); one
+ * that stays unknown through the grace period and a complete scan is
+ * CG_UNNAMED: its entries are dropped, counted.
+ */
+static enum cg_state cg_resolve(struct cg_src *r, time_t now)
+{
+	const char *path;
+	enum cg_state st;
+
+	if (r->resolved_in == m.sync)
+		return (enum cg_state)r->state;
+	r->resolved_in = m.sync;
+	/*
+	 * Only a complete scan finds a cgroup gone: one alive since the last
+	 * one, under the same configuration, is alive still (no lookup).
+	 */
+	if (r->alive_scan == cgroups_scan_generation() + 1 && r->gen == m.gen) {
+		if (r->owner)
+			model_owner_alive(m.model, r->owner, now);
+		return (enum cg_state)(r->state = CG_ALIVE);
+	}
+	st = cgroups_lookup(r->id, !r->unknown_since || r->tried_scan != cgroups_scan_generation(), &path);
+	if (st == CG_UNKNOWN) {
+		if (!r->unknown_since) {
+			r->unknown_since = (uint32_t)now;
+			r->unknown_scan = cgroups_scan_generation();
+		} else if ((uint32_t)now - r->unknown_since >= m.grace &&
+			   cgroups_scan_generation() != r->unknown_scan) {
+			st = CG_UNNAMED;
+		}
+		r->tried_scan = cgroups_scan_generation();
+		return (enum cg_state)(r->state = (unsigned char)st);
+	}
+	r->unknown_since = 0;
+	r->alive_scan = st == CG_ALIVE ? cgroups_scan_generation() + 1 : 0;
+	/* a cgroup's path never changes: its labels change only with the configuration */
+	if (r->gen != m.gen)
+		cg_map(r, path);
+	if (r->owner && st == CG_ALIVE)
+		model_owner_alive(m.model, r->owner, now);
+	return (enum cg_state)(r->state = (unsigned char)st);
+}
+
+/*
+ * Reads an entry of a cgroup: 1 to add its counts, 0 not (unknown yet, or
+ * its entry deleted here: unnamed for too long).
+ */
+static int cg_entry_read(enum cg_state st, const void *key, int fd)
+{
+	if (st == CG_UNNAMED) {
+		map_delete(fd, key);
+		m.unnamed++;
+		return 0;
+	}
+	return st != CG_UNKNOWN;
+}
+
+/* After its counts were added: a cgroup gone for the grace period leaves the map. */
+static int cg_entry_retire(const struct cg_src *r, enum cg_state st, const void *key, int fd, time_t now)
+{
+	if (st == CG_GONE && cgroups_gone_for(r->id, now, m.grace)) {
+		map_delete(fd, key);
+		return 1;
+	}
+	return 0;
+}
+
+/* Adds what a counter of the cgroup grew by since the last read to its series, made on first growth. */
+static void cg_add(struct cg_src *r, unsigned int counter, uint64_t cur)
+{
+	uint64_t d = cur >= r->prev[counter] ? cur - r->prev[counter] : cur;
+
+	r->prev[counter] = cur;
+	if (!d || !r->mapped)
+		return;
+	if (!r->slots[counter])
+		r->slots[counter] = make_cg(r, counter);
+	model_add(m.model, r->slots[counter], d);
+}
+
+/*
+ * The entries a cgroup has in cgroup_hot (per-CPU) and cgroup_rare (shared):
+ * n counters each, the record's counters from first on.
+ */
+static void sync_cgroup_counts(enum map_id id, unsigned char read, int fd, unsigned int first,
+			       unsigned int n, int percpu, time_t now)
+{
+	size_t entries = map_read(fd, sizeof(__u64), n * sizeof(__u64), percpu);
+	const __u64 *ids = m.keys;
+
+	m.maps[id].entries = entries;
+	for (size_t i = 0; i < entries; i++) {
+		struct cg_src *r = cg_get(ids[i]);
+		enum cg_state st;
+
+		if (r->read_maps & read)
+			continue;	/* the key walk gave it twice */
+		r->read_maps |= read;
+		st = cg_resolve(r, now);
+		if (!cg_entry_read(st, &ids[i], fd)) {
+			if (st == CG_UNKNOWN)
+				r->kept_maps |= read;
+			continue;
+		}
+		for (unsigned int c = 0; c < n; c++)
+			cg_add(r, first + c, m.sums[i * n + c]);
+		if (!cg_entry_retire(r, st, &ids[i], fd, now))
+			r->kept_maps |= read;
+	}
+}
+
+/* An XSTATE_BV's saves: its own series, the cgroup's saves, each live component's, enlarged ones'. */
+static void cg_add_xstate(struct cg_src *r, struct cg_pair *p, uint64_t d)
+{
+	uint64_t bv = p->k2 & ~XSTATE_ENLARGED;
+	char xf[19], scratch[8];
+
+	if (!p->own) {
+		xstate_format(bv, xf);
+		p->own = cg_series(r, &f_xstate_saves, "xfeatures", xf);
+	}
+	model_add(m.model, p->own, d);
+	if (!r->slots[HOT_GUEST_SAVES])
+		r->slots[HOT_GUEST_SAVES] = make_cg(r, HOT_GUEST_SAVES);
+	model_add(m.model, r->slots[HOT_GUEST_SAVES], d);
+	for (unsigned int bit = 0, i = 0; bit < 64; bit++) {
+		if (!(r->comp_mask >> bit & 1))
+			continue;
+		if (bv >> bit & 1) {
+			series_id *c = &cg_comps(r)[i];
+
+			if (!*c)
+				*c = cg_series(r, &f_component_saves, "component",
+					       xstate_component_name(bit, scratch));
+			model_add(m.model, *c, d);
+		}
+		i++;
+	}
+	if (p->k2 & XSTATE_ENLARGED) {
+		if (!r->slots[CG_ENLARGED])
+			r->slots[CG_ENLARGED] = cg_series(r, &f_xstate_enlarged_saves, NULL, NULL);
+		model_add(m.model, r->slots[CG_ENLARGED], d);
+	}
+}
+
+static void cg_add_xcomp(struct cg_src *r, struct cg_pair *p, uint64_t d)
+{
+	if (!p->own) {
+		struct xcomp_request_key k = { .cgroup_id = r->id };
+		char scratch[8];
+
+		memcpy((char *)&k + sizeof(k.cgroup_id), &p->k2, sizeof(p->k2));
+		struct label l[] = { { "kind", k.guest ? "guest" : "process" },
+				     { "feature", xstate_component_name(k.feature & 63, scratch) },
+				     { "result", k.refused ? "refused" : "granted" } };
+
+		p->own = model_series_under(m.model, &f_xcomp_requests, r->owner, 3, l);
+	}
+	model_add(m.model, p->own, d);
+}
+
+/*
+ * Entries keyed by a cgroup id and one more word, with one counter: saves by
+ * XSTATE_BV (per-CPU) and dynamic-feature permission requests (shared).
+ */
+static void sync_cgroup_pairs(enum map_id id, int xcomp, int fd, int percpu, time_t now)
+{
+	size_t n = map_read(fd, 2 * sizeof(__u64), sizeof(__u64), percpu);
+	const __u64 *keys = m.keys;
+
+	m.maps[id].entries = n;
+	for (size_t i = 0; i < n; i++) {
+		const __u64 *key = &keys[2 * i];
+		struct cg_src *r = cg_get(key[0]);
+		struct cg_pair *p = cg_pair(r, xcomp, key[1]);
+		enum cg_state st;
+		uint64_t d;
+
+		if (p->read)
+			continue;	/* the key walk gave it twice */
+		p->read = PAIR_DELETED;
+		st = cg_resolve(r, now);
+		if (!cg_entry_read(st, key, fd)) {
+			if (st == CG_UNKNOWN)
+				p->read = PAIR_KEPT;
+			continue;
+		}
+		d = m.sums[i] >= p->prev ? m.sums[i] - p->prev : m.sums[i];
+		p->prev = m.sums[i];
+		if (d && r->mapped)
+			(xcomp ? cg_add_xcomp : cg_add_xstate)(r, p, d);
+		if (!cg_entry_retire(r, st, key, fd, now))
+			p->read = PAIR_KEPT;
+	}
+}
+
+/*
+ * After a collection: a pair whose entry is gone leaves its record, counts
+ * of a map the cgroup has no entry in start over, and a cgroup with no
+ * entry left is dropped.
+ */
+static void cg_sweep(void)
+{
+	for (size_t b = 0; b < m.cg_nbuckets; b++) {
+		struct cg_src **pp = &m.cg_buckets[b], *r;
+
+		while ((r = *pp)) {
+			struct cg_pair *p = cg_pairs(r);
+			unsigned int kept = 0;
+
+			for (unsigned int i = 0; i < r->npairs; i++) {
+				if (p[i].read != PAIR_KEPT) {
+					model_series_put(m.model, p[i].own);
+					continue;
+				}
+				p[i].read = PAIR_UNREAD;
+				p[kept++] = p[i];
+			}
+			if (kept < r->npairs) {	/* the components follow the pairs */
+				memmove(&p[kept], &p[r->npairs], r->ncomps * sizeof(series_id));
+				r->npairs = (unsigned short)kept;
+			}
+			if (!(r->kept_maps & READ_HOT))
+				memset(r->prev, 0, HOT__COUNT * sizeof(r->prev[0]));
+			if (!(r->kept_maps & READ_RARE))
+				memset(&r->prev[CG_RARE_FIRST], 0, RARE__COUNT * sizeof(r->prev[0]));
+			if (r->npairs || r->kept_maps) {
+				r->read_maps = r->kept_maps = 0;
+				pp = &r->next;
+				continue;
+			}
+			*pp = r->next;
+			cg_unmap(r);
+			free(r->tail);
+			free(r);
+			m.ncgroups--;
+		}
+	}
+	if (m.cg_nbuckets > SRC_BUCKETS_MIN && m.ncgroups < m.cg_nbuckets / 8)	/* a table a burst grew */
+		chain_rehash((void ***)&m.cg_buckets, &m.cg_nbuckets,
+			     m.cg_nbuckets / 4 > SRC_BUCKETS_MIN ? m.cg_nbuckets / 4 : SRC_BUCKETS_MIN, cg_index);
+}
+
+/* ---- guests ---- */
+
+/* The guest component series of an XSTATE_BV into slots[first...], after label. */
 static void component_series(struct source *s, const struct family *f, const struct label *label,
 			     uint64_t xf, unsigned int first)
 {
@@ -506,181 +888,9 @@ static void component_series(struct source *s, const struct family *f, const str
 			continue;
 		struct label comp = { "component", xstate_component_name(bit, scratch) };
 
-		src_slots(s)[i++] = label ? model_series(m.model, f, s->owner, 2, (struct label[]){ *label, comp }) :
-					    model_series_under(m.model, f, s->owner, 1, &comp);
+		src_slots(s)[i++] = model_series(m.model, f, s->owner, 2, (struct label[]){ *label, comp });
 	}
 }
-
-/* Maps a cgroup source to its label's series; 0 when mapped, -1 when the cgroup is not exported. */
-static int cg_map(struct source *s, const char *path)
-{
-	char buf[PATH_MAX];
-	const char *label = cgroups_label(m.filter, path, buf, sizeof(buf));
-	series_id *slots = src_slots(s);
-	struct cgroup_desc d;
-	struct owner *o;
-
-	if (!label[0]) {	/* excluded */
-		src_map(s, NULL, NULL);
-		s->mapped = 0;
-		return -1;
-	}
-	o = model_owner_label(m.model, &(struct label){ "cgroup", label }, m.grace);
-	src_map(s, NULL, o);
-	cgroups_describe(label, &d);
-	{
-		struct label l[] = { { "unit", d.unit }, { "pod_uid", d.pod_uid },
-				     { "container_id", d.container_id } };
-		series_id info = model_series_under(m.model, &f_cgroup_info, o, 3, l);
-
-		/*
-		 * Held by the cgroup's SRC_CG; made by the others too (a cgroup
-		 * counted only there still has its info series), not held:
-		 * it lives as long as its owner does.
-		 */
-		if (s->kind == SRC_CG)
-			slots[CG_INFO] = info;
-		else
-			model_series_put(m.model, info);
-	}
-	if (s->kind == SRC_CG_XSTATE) {
-		uint64_t bv = s->k2 & ~XSTATE_ENLARGED;
-		char xf[19];
-
-		xstate_format(bv, xf);
-		slots[XS_SAVES] = cg_series(s, &f_xstate_saves, "xfeatures", xf);
-		slots[XS_DEACT] = cg_series(s, &f_regs_deactivated, NULL, NULL);
-		component_series(s, &f_component_saves, NULL, bv, XS_COMPONENTS);
-		if (s->k2 & XSTATE_ENLARGED)
-			slots[s->nslots - 1] = cg_series(s, &f_xstate_enlarged_saves, NULL, NULL);
-	}
-	if (s->kind == SRC_CG_XCOMP) {
-		struct xcomp_request_key k = { .cgroup_id = s->k1 };
-		char scratch[8];
-
-		memcpy((char *)&k + sizeof(k.cgroup_id), &s->k2, sizeof(s->k2));
-		struct label l[] = { { "kind", k.guest ? "guest" : "process" },
-				     { "feature", xstate_component_name(k.feature & 63, scratch) },
-				     { "result", k.refused ? "refused" : "granted" } };
-
-		slots[0] = model_series_under(m.model, &f_xcomp_requests, o, 3, l);
-	}
-	return 0;
-}
-
-/*
- * Resolves a cgroup source's id; returns its state.  An id not known yet is
- * kept as it is (its counts are added once it is named); one that stays
- * unknown through the grace period and a complete scan is dropped, counted.
- */
-static enum cg_state cg_resolve(struct source *s, const void *key, int fd, time_t now)
-{
-	const char *path;
-	enum cg_state st;
-
-	/*
-	 * Only a complete scan finds a cgroup gone: one alive since the last
-	 * one, under the same configuration, is alive still (no lookup).
-	 */
-	if (s->u.cg.alive_scan == cgroups_scan_generation() + 1 && s->gen == m.gen) {
-		if (s->owner)
-			model_owner_alive(m.model, s->owner, now);
-		return CG_ALIVE;
-	}
-	st = cgroups_lookup(s->k1, !s->u.cg.unknown_since || s->u.cg.tried_scan != cgroups_scan_generation(), &path);
-	if (st == CG_UNKNOWN) {
-		if (!s->u.cg.unknown_since) {
-			s->u.cg.unknown_since = (uint32_t)now;
-			s->u.cg.unknown_scan = cgroups_scan_generation();
-		} else if ((uint32_t)now - s->u.cg.unknown_since >= m.grace &&
-			   cgroups_scan_generation() != s->u.cg.unknown_scan) {
-			map_delete(fd, key);
-			m.unnamed++;
-			s->seen = m.sync - 1;	/* swept */
-		}
-		s->u.cg.tried_scan = cgroups_scan_generation();
-		return st;
-	}
-	s->u.cg.unknown_since = 0;
-	s->u.cg.alive_scan = st == CG_ALIVE ? cgroups_scan_generation() + 1 : 0;
-	/* a cgroup's path never changes: its labels change only with the configuration */
-	if (s->gen != m.gen)
-		cg_map(s, path);
-	if (s->owner && st == CG_ALIVE)
-		model_owner_alive(m.model, s->owner, now);
-	return st;
-}
-
-/* After its counts were added: a cgroup gone for the grace period leaves the map. */
-static void cg_retire(struct source *s, enum cg_state st, const void *key, int fd, time_t now)
-{
-	if (st == CG_GONE && cgroups_gone_for(s->k1, now, m.grace)) {
-		map_delete(fd, key);
-		s->seen = m.sync - 1;
-	}
-}
-
-/*
- * The entries a cgroup has in cgroup_hot (per-CPU) and cgroup_rare (shared):
- * n counters each, the source's counters from first on.
- */
-static void sync_cgroup_counts(enum map_id id, unsigned char read, int fd, unsigned int first,
-			       unsigned int n, int percpu, time_t now)
-{
-	size_t entries = map_read(fd, sizeof(__u64), n * sizeof(__u64), percpu);
-	const __u64 *ids = m.keys;
-
-	m.maps[id].entries = entries;
-	for (size_t i = 0; i < entries; i++) {
-		struct source *s = src_get(SRC_CG, ids[i], 0);
-		enum cg_state st;
-
-		if (s->seen != m.sync)
-			s->read_maps = 0;
-		else if (s->read_maps & read)
-			continue;	/* the key walk gave it twice */
-		s->seen = m.sync;
-		s->read_maps |= read;
-		if ((st = cg_resolve(s, &ids[i], fd, now)) == CG_UNKNOWN)
-			continue;
-		for (unsigned int c = 0; c < n; c++)
-			add_delta(s, first + c, m.sums[i * n + c], make_cg);
-		cg_retire(s, st, &ids[i], fd, now);
-	}
-}
-
-/*
- * Entries keyed by a cgroup id and one more word, with one counter: saves by
- * XSTATE_BV (per-CPU) and dynamic-feature permission requests (shared).
- */
-static void sync_cgroup_pairs(enum map_id id, unsigned char kind, int fd, int percpu, time_t now)
-{
-	size_t n = map_read(fd, 2 * sizeof(__u64), sizeof(__u64), percpu);
-	const __u64 *keys = m.keys;
-
-	m.maps[id].entries = n;
-	for (size_t i = 0; i < n; i++) {
-		const __u64 *key = &keys[2 * i];
-		struct source *s = src_get(kind, key[0], key[1]);
-		uint64_t d;
-		enum cg_state st;
-
-		if (s->seen == m.sync)
-			continue;
-		s->seen = m.sync;
-		if ((st = cg_resolve(s, key, fd, now)) == CG_UNKNOWN)
-			continue;
-		d = m.sums[i] >= s->prev[0] ? m.sums[i] - s->prev[0] : m.sums[i];
-		s->prev[0] = m.sums[i];
-		if (d && s->mapped)
-			for (unsigned int j = 0; j < s->nslots; j++)
-				if (src_slots(s)[j])
-					model_add(m.model, src_slots(s)[j], d);
-		cg_retire(s, st, key, fd, now);
-	}
-}
-
-/* ---- guests ---- */
 
 /* A VM under its current name: renamed, its old series leave at once. */
 static struct owner *guest_owner(const struct guest *g)
@@ -709,7 +919,7 @@ static int guest_of(__u32 tgid, const struct guest **g)
 /* A vCPU thread's vcpu label (never holds a '/'), from its ident; NULL before it was mapped. */
 static const char *src_vcpu(const struct source *s)
 {
-	const char *p = s->u.vm.ident ? strrchr(s->u.vm.ident, '/') : NULL;
+	const char *p = s->ident ? strrchr(s->ident, '/') : NULL;
 
 	return p ? p + 1 : NULL;
 }
@@ -722,7 +932,7 @@ static void vcpu_map(struct source *s, const struct guest *g, const char *vcpu_l
 	ident = xasprintf("%s/%s", g->domain, vcpu);
 	src_map(s, ident, guest_owner(g));
 	free(ident);
-	s->u.vm.name_gen = g->name_gen;
+	s->name_gen = g->name_gen;
 
 	struct label l[] = { { "domain", g->domain }, { "vcpu", vcpu } };
 
@@ -822,11 +1032,11 @@ static void sync_vcpu_threads(time_t now)
 		}
 		if (err == -ENOENT && !s->mapped)
 			snprintf(vcpu, sizeof(vcpu), "none");	/* gone before its name was read */
-		if (!s->mapped || s->gen != m.gen || s->u.vm.name_gen != g->name_gen ||
+		if (!s->mapped || s->gen != m.gen || s->name_gen != g->name_gen ||
 		    (err == 0 && strcmp(src_vcpu(s), vcpu)))
 			vcpu_map(s, g, err == 0 || !src_vcpu(s) ? vcpu : src_vcpu(s));
-		add_delta(s, VCPU_LOADS, v->loads, NULL);
-		add_delta(s, VCPU_RELOADS, v->reloads, NULL);
+		add_delta(s, VCPU_LOADS, v->loads);
+		add_delta(s, VCPU_RELOADS, v->reloads);
 		if (s->owner)
 			model_owner_alive(m.model, s->owner, now);
 		if (s->mapped && src_vcpu(s) && !(v->flags & VT_EXITED) && err != -ENOENT)
@@ -863,7 +1073,7 @@ static void sync_guest_xstates(time_t now)
 		}
 		if (r < 0)
 			continue;
-		if (!s->mapped || s->gen != m.gen || s->u.vm.name_gen != g->name_gen) {
+		if (!s->mapped || s->gen != m.gen || s->name_gen != g->name_gen) {
 			/* the saved PKRU is the host's (KVM restores it at VM exit): not the guest's */
 			uint64_t xf = keys[i].xfeatures & ~(1ull << PKRU_BIT);
 			char hex[19];
@@ -872,7 +1082,7 @@ static void sync_guest_xstates(time_t now)
 			struct label l[] = { { "domain", g->domain }, { "xfeatures", hex } };
 
 			src_map(s, NULL, guest_owner(g));
-			s->u.vm.name_gen = g->name_gen;
+			s->name_gen = g->name_gen;
 			src_slots(s)[GX_SAVES] = model_series(m.model, &f_guest_xstate_saves, s->owner, 2, l);
 			component_series(s, &f_guest_component_saves, &(struct label){ "domain", g->domain },
 					 xf, 1);
@@ -896,7 +1106,7 @@ static void sync_guest_info(time_t now)
 			continue;
 		s = src_get(SRC_GUEST, (uint64_t)g->pid, g->start_time);
 		s->seen = m.sync;
-		if (!s->mapped || s->u.vm.name_gen != g->name_gen) {
+		if (!s->mapped || s->name_gen != g->name_gen) {
 			char pid[16];
 
 			snprintf(pid, sizeof(pid), "%d", (int)g->pid);
@@ -904,7 +1114,7 @@ static void sync_guest_info(time_t now)
 					     { "vmm", g->vmm }, { "uuid", g->uuid } };
 
 			src_map(s, NULL, guest_owner(g));
-			s->u.vm.name_gen = g->name_gen;
+			s->name_gen = g->name_gen;
 			src_slots(s)[0] = model_series(m.model, &f_guest_info, s->owner, 5, l);
 		}
 		model_owner_alive(m.model, s->owner, now);
@@ -1002,13 +1212,14 @@ static void collect(void)
 	sync_cgroup_counts(MAP_CGROUP_HOT, READ_HOT, probes_maps()->cgroup_hot, 0, HOT__COUNT, 1, now);
 	sync_cgroup_counts(MAP_CGROUP_RARE, READ_RARE, probes_maps()->cgroup_rare, CG_RARE_FIRST,
 			   RARE__COUNT, 0, now);
-	sync_cgroup_pairs(MAP_CGROUP_XSTATES, SRC_CG_XSTATE, probes_maps()->cgroup_xstates, 1, now);
-	sync_cgroup_pairs(MAP_XCOMP_REQUESTS, SRC_CG_XCOMP, probes_maps()->xcomp_requests, 0, now);
+	sync_cgroup_pairs(MAP_CGROUP_XSTATES, 0, probes_maps()->cgroup_xstates, 1, now);
+	sync_cgroup_pairs(MAP_XCOMP_REQUESTS, 1, probes_maps()->xcomp_requests, 0, now);
 	cgroups_expire(now, m.grace);
 	sync_vcpu_threads(now);
 	sync_guest_xstates(now);
 	sync_guest_info(now);
 	src_sweep();
+	cg_sweep();
 	guests_sweep();
 	model_prune(m.model, now);
 	if (history_due(now))
@@ -1025,11 +1236,13 @@ static void release_memory(void)
 {
 	static size_t peak;
 
-	if (m.nsources > peak)
-		peak = m.nsources;
-	if (m.nsources < peak / 2 || (peak && !m.nsources)) {
+	size_t n = m.nsources + m.ncgroups;
+
+	if (n > peak)
+		peak = n;
+	if (n < peak / 2 || (peak && !n)) {
 		malloc_trim(0);
-		peak = m.nsources;
+		peak = n;
 	}
 }
 
@@ -1246,6 +1459,7 @@ int metrics_init(const struct config *cfg, char *err, size_t errlen)
 	}
 	m.model = model_new(data_families, sizeof(data_families) / sizeof(data_families[0]));
 	src_resize(SRC_BUCKETS_MIN);
+	chain_rehash((void ***)&m.cg_buckets, &m.cg_nbuckets, SRC_BUCKETS_MIN, cg_index);
 	if (metrics_configure(cfg, err, errlen) < 0)
 		return -1;
 	model_set_max_series(m.model, (size_t)cfg->max_series);
@@ -1265,12 +1479,21 @@ void metrics_fini(void)
 
 		for (; s; s = next) {
 			next = s->next;
-			if (!src_is_cgroup(s))
-				free(s->u.vm.ident);
+			free(s->ident);
 			free(s);
 		}
 	}
 	free(m.buckets);
+	for (size_t i = 0; i < m.cg_nbuckets; i++) {
+		struct cg_src *r = m.cg_buckets[i], *next;
+
+		for (; r; r = next) {
+			next = r->next;
+			free(r->tail);
+			free(r);
+		}
+	}
+	free(m.cg_buckets);
 	model_free(m.model);
 	cgroups_filter_free(m.filter);
 	map_buffers_free();
