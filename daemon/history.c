@@ -1,4 +1,4 @@
-/* history.c: the recent-rates ring: fixed-size tables, one sample per HISTORY_STEP_S at most, for the landing page. */
+/* history.c: the recent-rates ring: fixed-size rows, one sample per HISTORY_STEP_S at most, every name ranked, for the landing page. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,14 +7,12 @@
 #include "history.h"
 #include "log.h"
 
-#define SLOTS (2 * HISTORY_CANDIDATES)	/* open addressing, at most half full */
-
 struct cand {
 	uint64_t hash;
 	double value;
 	double rate;		/* NAN: unknown (first seen in this sample) */
+	size_t name;		/* offset of its name in names */
 	unsigned char kind;
-	char name[HISTORY_NAME_MAX];
 };
 
 struct prev {
@@ -22,20 +20,26 @@ struct prev {
 	double value;
 };
 
-/* Every byte the history uses is here: nothing is allocated. */
+/*
+ * The rows are fixed-size.  Ranking takes every name of a sample: the
+ * candidates, their names and an open-addressing index live while the sample
+ * is taken; only each name's total (16 bytes) is kept to the next one.
+ */
 static struct {
 	time_t last, now;
 	double mono, prev_mono;	/* CLOCK_MONOTONIC of this sample and the last: rates to the ms */
 	int have_prev;
-	struct cand cur[HISTORY_CANDIDATES];
-	size_t ncur;
-	short slot[SLOTS];	/* index into cur + 1; 0 empty */
-	struct prev prev[HISTORY_CANDIDATES];
+	struct cand *cur;
+	size_t ncur, cap;
+	char *names;
+	size_t names_len, names_cap;
+	uint32_t *slot;		/* 2 * cap of them: index into cur + 1; 0 empty */
+	struct prev *prev;
 	size_t nprev;
-	unsigned long long unranked;	/* names beyond HISTORY_CANDIDATES at a sample */
 	struct history_row vm[HISTORY_VM_ROWS], cg[HISTORY_CG_ROWS], tmp[HISTORY_VM_ROWS];
 	const struct history_row *vm_order[HISTORY_VM_ROWS], *cg_order[HISTORY_CG_ROWS];
 	size_t nvm, ncg;
+	size_t peak;		/* bytes the last sample held while it was taken */
 } h;
 
 static uint64_t history_hash(enum history_kind kind, const char *name, size_t len)
@@ -60,7 +64,7 @@ void history_begin(time_t now)
 	h.mono = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	h.now = now;
 	h.ncur = 0;
-	memset(h.slot, 0, sizeof(h.slot));
+	h.names_len = 0;
 }
 
 /* A rendered label value back to its text: \\, \" and \n undone. */
@@ -92,29 +96,57 @@ static void history_unescape(char *out, size_t size, const char *in, size_t len)
 	out[j] = '\0';
 }
 
+/* Room for one more candidate; the index is rebuilt at twice the candidates. */
+static void cand_reserve(void)
+{
+	if (h.ncur < h.cap)
+		return;
+	h.cap = h.cap ? h.cap * 2 : 256;
+	h.cur = xrealloc(h.cur, h.cap * sizeof(*h.cur));
+	free(h.slot);
+	h.slot = xcalloc(2 * h.cap, sizeof(*h.slot));
+	for (size_t i = 0; i < h.ncur; i++) {
+		size_t s = h.cur[i].hash & (2 * h.cap - 1);
+
+		while (h.slot[s])
+			s = (s + 1) & (2 * h.cap - 1);
+		h.slot[s] = (uint32_t)(i + 1);
+	}
+}
+
 void history_add(enum history_kind kind, const char *name, size_t len, uint64_t value)
 {
 	uint64_t hash = history_hash(kind, name, len);
-	size_t i = hash & (SLOTS - 1);
+	char text[HISTORY_NAME_MAX];
 	struct cand *c;
+	size_t i, n;
 
-	for (; h.slot[i]; i = (i + 1) & (SLOTS - 1)) {
-		c = &h.cur[h.slot[i] - 1];
-		if (c->hash == hash) {
-			c->value += (double)value;
-			return;
+	if (h.cap) {
+		for (i = hash & (2 * h.cap - 1); h.slot[i]; i = (i + 1) & (2 * h.cap - 1)) {
+			c = &h.cur[h.slot[i] - 1];
+			if (c->hash == hash) {
+				c->value += (double)value;
+				return;
+			}
 		}
 	}
-	if (h.ncur == HISTORY_CANDIDATES) {
-		h.unranked++;
-		return;
+	cand_reserve();
+	for (i = hash & (2 * h.cap - 1); h.slot[i]; i = (i + 1) & (2 * h.cap - 1))
+		;
+	history_unescape(text, sizeof(text), name, len);
+	n = strlen(text) + 1;
+	if (h.names_len + n > h.names_cap) {
+		h.names_cap = (h.names_len + n) * 2;
+		h.names = xrealloc(h.names, h.names_cap);
 	}
+	memcpy(h.names + h.names_len, text, n);
 	c = &h.cur[h.ncur++];
-	h.slot[i] = (short)h.ncur;
+	h.slot[i] = (uint32_t)h.ncur;
 	c->hash = hash;
 	c->kind = (unsigned char)kind;
 	c->value = (double)value;
-	history_unescape(c->name, sizeof(c->name), name, len);
+	c->name = h.names_len;
+	h.names_len += n;
 }
 
 static int prev_cmp(const void *a, const void *b)
@@ -131,7 +163,7 @@ static int cand_cmp(const void *a, const void *b)
 
 	if (rx != ry)
 		return rx < ry ? 1 : -1;
-	return strcmp(x->name, y->name);
+	return strcmp(h.names + x->name, h.names + y->name);
 }
 
 static void row_push(struct history_row *r, time_t t, double rate)
@@ -166,7 +198,7 @@ static size_t history_pick(enum history_kind kind, struct history_row *rows, siz
 		} else {
 			memset(r, 0, sizeof(*r));
 			r->hash = c->hash;
-			snprintf(r->name, sizeof(r->name), "%s", c->name);
+			snprintf(r->name, sizeof(r->name), "%s", h.names + c->name);
 		}
 		if (!isnan(c->rate))
 			row_push(r, h.now, c->rate);
@@ -180,14 +212,14 @@ static size_t history_pick(enum history_kind kind, struct history_row *rows, siz
 
 void history_end(void)
 {
-	static struct cand *order[HISTORY_CANDIDATES];
+	struct cand **order = xmalloc((h.ncur ? h.ncur : 1) * sizeof(*order));
 	double dt = h.mono - h.prev_mono;
 
 	for (size_t i = 0; i < h.ncur; i++) {
 		struct cand *c = &h.cur[i];
 		struct prev key = { .hash = c->hash }, *p = NULL;
 
-		if (h.have_prev && dt > 0)
+		if (h.have_prev && dt > 0 && h.nprev)
 			p = bsearch(&key, h.prev, h.nprev, sizeof(*h.prev), prev_cmp);
 		/* a counter never goes back; a series made again (a restarted VM) starts over */
 		c->rate = !p ? NAN : c->value >= p->value ? (c->value - p->value) / dt : 0;
@@ -196,6 +228,9 @@ void history_end(void)
 	qsort(order, h.ncur, sizeof(*order), cand_cmp);
 	h.nvm = history_pick(HISTORY_VM, h.vm, h.nvm, HISTORY_VM_ROWS, order, h.ncur, h.vm_order);
 	h.ncg = history_pick(HISTORY_CGROUP, h.cg, h.ncg, HISTORY_CG_ROWS, order, h.ncur, h.cg_order);
+	h.peak = h.cap * (sizeof(*h.cur) + 2 * sizeof(*h.slot)) + h.names_cap + h.ncur * sizeof(*order);
+	free(order);
+	h.prev = xrealloc(h.prev, (h.ncur ? h.ncur : 1) * sizeof(*h.prev));
 	for (size_t i = 0; i < h.ncur; i++) {
 		h.prev[i].hash = h.cur[i].hash;
 		h.prev[i].value = h.cur[i].value;
@@ -205,6 +240,14 @@ void history_end(void)
 	h.prev_mono = h.mono;
 	h.have_prev = 1;
 	h.last = h.now;
+	/* what ranked this sample is not kept to the next */
+	free(h.cur);
+	free(h.slot);
+	free(h.names);
+	h.cur = NULL;
+	h.slot = NULL;
+	h.names = NULL;
+	h.ncur = h.cap = h.names_len = h.names_cap = 0;
 }
 
 size_t history_rows(enum history_kind kind, const struct history_row *const **out)
@@ -259,8 +302,8 @@ cJSON *history_json(time_t now)
 		die_oom();
 	cJSON_AddNumberToObject(o, "step_seconds", HISTORY_STEP_S);
 	cJSON_AddNumberToObject(o, "points", HISTORY_POINTS);
-	cJSON_AddNumberToObject(o, "memory_bytes", (double)sizeof(h));
-	cJSON_AddNumberToObject(o, "unranked", (double)h.unranked);
+	cJSON_AddNumberToObject(o, "memory_bytes", (double)(sizeof(h) + h.nprev * sizeof(*h.prev)));
+	cJSON_AddNumberToObject(o, "sample_bytes", (double)h.peak);
 	cJSON_AddItemToObject(o, "vms", rows_json(HISTORY_VM, now));
 	cJSON_AddItemToObject(o, "cgroups", rows_json(HISTORY_CGROUP, now));
 	return o;

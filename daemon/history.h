@@ -12,7 +12,6 @@
 #define HISTORY_POINTS		60	/* per row: 10 minutes at one sample every 10 s */
 #define HISTORY_VM_ROWS		32	/* VMs with a ring, the fastest reloading first */
 #define HISTORY_CG_ROWS		16	/* cgroups with a ring, the most saving first */
-#define HISTORY_CANDIDATES	1024	/* VMs plus cgroups ranked at one sample; more are not */
 #define HISTORY_NAME_MAX	128	/* bytes of a name kept; longer ones are cut */
 
 enum history_kind { HISTORY_VM, HISTORY_CGROUP };

@@ -1,4 +1,4 @@
-/* test_history.c: unit tests of the recent-rates ring: sums by name, ranking, idle cgroups, the ring's bound, names. */
+/* test_history.c: unit tests of the recent-rates ring: sums by name, ranking of every name, idle cgroups, the ring's bound, names. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -87,16 +87,22 @@ static void test_ring_bound(void **state)
 	assert_int_equal(t1, now - HISTORY_STEP_S);
 }
 
-static void test_candidates_bound(void **state)
+/*
+ * Every name of a sample is ranked, however many: of 5,000 cgroups, the
+ * last one walked is the busiest, and the 16 rows are the 16 busiest in
+ * order.  Between samples only each name's total is kept.
+ */
+static void test_every_name_ranked(void **state)
 {
+	enum { N = 5000 };
 	const struct history_row *const *rows;
-	cJSON *j, *un;
+	cJSON *j;
 	char name[32];
 
 	(void)state;
 	for (int round = 0; round < 2; round++) {
 		history_begin(now);
-		for (int i = 0; i < HISTORY_CANDIDATES + 5; i++) {
+		for (int i = 0; i < N; i++) {
 			int len = snprintf(name, sizeof(name), "/cg%d", i);
 
 			history_add(HISTORY_CGROUP, name, (size_t)len, (uint64_t)(round * (i + 1)));
@@ -105,10 +111,15 @@ static void test_candidates_bound(void **state)
 		now += HISTORY_STEP_S;
 	}
 	assert_int_equal(history_rows(HISTORY_CGROUP, &rows), HISTORY_CG_ROWS);
-	assert_string_equal(rows[0]->name, "/cg1023");	/* the busiest ranked one */
+	for (int i = 0; i < HISTORY_CG_ROWS; i++) {
+		snprintf(name, sizeof(name), "/cg%d", N - 1 - i);
+		assert_string_equal(rows[i]->name, name);
+	}
 	j = history_json(now);
-	un = cJSON_GetObjectItem(j, "unranked");
-	assert_int_equal((int)un->valuedouble, 10);	/* 5 names left out, twice */
+	assert_null(cJSON_GetObjectItem(j, "unranked"));
+	/* the totals kept: 16 bytes a name (and the VMs of the samples before) */
+	assert_true(cJSON_GetObjectItem(j, "memory_bytes")->valuedouble >= 16.0 * N);
+	assert_true(cJSON_GetObjectItem(j, "sample_bytes")->valuedouble > 16.0 * N);
 	cJSON_Delete(j);
 }
 
@@ -136,7 +147,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rates_and_order),
 		cmocka_unit_test(test_ring_bound),
-		cmocka_unit_test(test_candidates_bound),
+		cmocka_unit_test(test_every_name_ranked),
 		cmocka_unit_test(test_names),
 	};
 
