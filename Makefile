@@ -139,7 +139,7 @@ check: test
 
 bench: deps-test
 	@sh tests/deps.sh bpftrace
-	$(MAKE) all $(BUILD)/fpu_bench
+	$(MAKE) all $(BUILD)/fpu_bench $(BUILD)/tests/sysloop
 	tests/bench/bench.sh
 
 # The scrape path on a big host (10,000 cgroups, 250 VMs): time, bytes, daemon memory.
