@@ -40,26 +40,21 @@ static struct {
 	int (*removed_lookup)(uint64_t id, uint64_t *parent, char *name, size_t size);
 } cg;
 
-static size_t bucket_index(uint64_t id, size_t nbuckets)
-{
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (nbuckets - 1);
-}
-
 static size_t entry_index(const void *e, size_t nb)
 {
-	return bucket_index(((const struct cg_entry *)e)->id, nb);
+	return chain_index_u64(((const struct cg_entry *)e)->id, nb);
 }
 
-static void table_resize(size_t nb)
+static void table_fit(void)
 {
-	chain_rehash((void ***)&cg.buckets, &cg.nbuckets, nb, entry_index);
+	chain_fit((void ***)&cg.buckets, &cg.nbuckets, cg.n, CG_BUCKETS_MIN, entry_index);
 }
 
 static struct cg_entry **bucket_of(uint64_t id)
 {
 	if (!cg.nbuckets)
-		table_resize(CG_BUCKETS_MIN);
-	return &cg.buckets[bucket_index(id, cg.nbuckets)];
+		table_fit();
+	return &cg.buckets[chain_index_u64(id, cg.nbuckets)];
 }
 
 static struct cg_entry *entry_get(uint64_t id, int create)
@@ -71,10 +66,8 @@ static struct cg_entry *entry_get(uint64_t id, int create)
 			return e;
 	if (!create)
 		return NULL;
-	if (cg.n >= 2 * cg.nbuckets) {	/* two a bucket */
-		table_resize(cg.nbuckets * 2);
-		b = bucket_of(id);
-	}
+	table_fit();
+	b = bucket_of(id);
 	e = xcalloc(1, sizeof(*e));
 	e->id = id;
 	e->next = *b;
@@ -129,20 +122,15 @@ int cgroups_init(const char *root)
 	return 0;
 }
 
+static void entry_free_parts(void *e)
+{
+	free(((struct cg_entry *)e)->path);
+}
+
 void cgroups_fini(void)
 {
-	for (size_t i = 0; i < cg.nbuckets; i++) {
-		struct cg_entry *e = cg.buckets[i], *next;
-
-		for (; e; e = next) {
-			next = e->next;
-			free(e->path);
-			free(e);
-		}
-	}
-	free(cg.buckets);
-	cg.buckets = NULL;
-	cg.nbuckets = cg.n = 0;
+	chain_free((void ***)&cg.buckets, &cg.nbuckets, entry_free_parts);
+	cg.n = 0;
 }
 
 const char *cgroups_root(void)
@@ -329,8 +317,7 @@ void cgroups_expire(time_t now, time_t grace)
 			}
 		}
 	}
-	if (cg.nbuckets > CG_BUCKETS_MIN && cg.n < cg.nbuckets / 8)	/* a table a burst of cgroups grew */
-		table_resize(cg.nbuckets / 4 > CG_BUCKETS_MIN ? cg.nbuckets / 4 : CG_BUCKETS_MIN);
+	table_fit();	/* a table a burst of cgroups grew shrinks */
 }
 
 int cgroups_path_of_pid(pid_t pid, char *out, size_t size)

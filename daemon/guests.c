@@ -24,12 +24,17 @@ static struct {
 
 static size_t pid_index(pid_t pid, size_t nb)
 {
-	return (size_t)((uint32_t)pid * 2654435761u >> 8) & (nb - 1);
+	return chain_index_u64((uint64_t)pid, nb);
 }
 
 static size_t guest_index(const void *e, size_t nb)
 {
 	return pid_index(((const struct guest *)e)->pid, nb);
+}
+
+static void cache_fit(void)
+{
+	chain_fit((void ***)&cache.buckets, &cache.nbuckets, cache.n, 64, guest_index);
 }
 
 static struct guest *cache_find(pid_t pid)
@@ -45,9 +50,7 @@ static void cache_add(struct guest *g)
 {
 	struct guest **b;
 
-	if (cache.n >= 2 * cache.nbuckets)	/* two a bucket */
-		chain_rehash((void ***)&cache.buckets, &cache.nbuckets,
-			     cache.nbuckets ? cache.nbuckets * 2 : 64, guest_index);
+	cache_fit();
 	b = &cache.buckets[pid_index(g->pid, cache.nbuckets)];
 	g->hnext = *b;
 	*b = g;
@@ -451,8 +454,8 @@ void guests_sweep(void)
 			guest_free(g);
 		}
 	}
-	if (cache.nbuckets > 64 && cache.n < cache.nbuckets / 8)	/* a table a burst grew */
-		chain_rehash((void ***)&cache.buckets, &cache.nbuckets, cache.nbuckets / 4, guest_index);
+	if (cache.nbuckets)
+		cache_fit();	/* a table a burst grew shrinks */
 }
 
 const struct guest *guests_first(void)

@@ -262,9 +262,9 @@ static size_t src_index(const void *e, size_t nb)
 	return src_bucket(s->kind, s->k1, s->k2, nb);
 }
 
-static void src_resize(size_t nb)
+static void src_fit(void)
 {
-	chain_rehash((void ***)&m.buckets, &m.nbuckets, nb, src_index);
+	chain_fit((void ***)&m.buckets, &m.nbuckets, m.nsources, SRC_BUCKETS_MIN, src_index);
 }
 
 static unsigned int popcount64(uint64_t x)
@@ -299,10 +299,8 @@ static struct source *src_get(unsigned char kind, uint64_t k1, uint64_t k2)
 	for (s = m.buckets[i]; s; s = s->next)
 		if (s->kind == kind && s->k1 == k1 && s->k2 == k2)
 			return s;
-	if (m.nsources >= 2 * m.nbuckets) {	/* two a bucket */
-		src_resize(m.nbuckets ? m.nbuckets * 2 : SRC_BUCKETS_MIN);
-		i = src_bucket(kind, k1, k2, m.nbuckets);
-	}
+	src_fit();
+	i = src_bucket(kind, k1, k2, m.nbuckets);
 	src_shape(kind, k2, &nc, &ns);
 	s = xcalloc(1, sizeof(*s) + nc * sizeof(s->prev[0]) + ns * sizeof(series_id));
 	s->ncounters = (unsigned char)nc;
@@ -370,8 +368,7 @@ static void src_sweep(void)
 			m.nsources--;
 		}
 	}
-	if (m.nbuckets > SRC_BUCKETS_MIN && m.nsources < m.nbuckets / 8)	/* a table a burst grew */
-		src_resize(m.nbuckets / 4 > SRC_BUCKETS_MIN ? m.nbuckets / 4 : SRC_BUCKETS_MIN);
+	src_fit();
 }
 
 /* Adds what a counter grew by since the last read to its series. */
@@ -515,14 +512,14 @@ static series_id *cg_comps(struct cg_src *r)
 	return (series_id *)(cg_pairs(r) + r->npairs);
 }
 
-static size_t cg_bucket(uint64_t id, size_t nb)
-{
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (nb - 1);
-}
-
 static size_t cg_index(const void *e, size_t nb)
 {
-	return cg_bucket(((const struct cg_src *)e)->id, nb);
+	return chain_index_u64(((const struct cg_src *)e)->id, nb);
+}
+
+static void cg_fit(void)
+{
+	chain_fit((void ***)&m.cg_buckets, &m.cg_nbuckets, m.ncgroups, SRC_BUCKETS_MIN, cg_index);
 }
 
 /* The record of a cgroup id, made on first use. */
@@ -530,15 +527,14 @@ static struct cg_src *cg_get(uint64_t id)
 {
 	struct cg_src *r;
 
-	for (r = m.cg_buckets[cg_bucket(id, m.cg_nbuckets)]; r; r = r->next)
+	for (r = m.cg_buckets[chain_index_u64(id, m.cg_nbuckets)]; r; r = r->next)
 		if (r->id == id)
 			return r;
-	if (m.ncgroups >= 2 * m.cg_nbuckets)	/* two a bucket */
-		chain_rehash((void ***)&m.cg_buckets, &m.cg_nbuckets, m.cg_nbuckets * 2, cg_index);
+	cg_fit();
 	r = xcalloc(1, sizeof(*r));
 	r->id = id;
-	r->next = m.cg_buckets[cg_bucket(id, m.cg_nbuckets)];
-	m.cg_buckets[cg_bucket(id, m.cg_nbuckets)] = r;
+	r->next = m.cg_buckets[chain_index_u64(id, m.cg_nbuckets)];
+	m.cg_buckets[chain_index_u64(id, m.cg_nbuckets)] = r;
 	m.ncgroups++;
 	return r;
 }
@@ -870,9 +866,7 @@ static void cg_sweep(void)
 			m.ncgroups--;
 		}
 	}
-	if (m.cg_nbuckets > SRC_BUCKETS_MIN && m.ncgroups < m.cg_nbuckets / 8)	/* a table a burst grew */
-		chain_rehash((void ***)&m.cg_buckets, &m.cg_nbuckets,
-			     m.cg_nbuckets / 4 > SRC_BUCKETS_MIN ? m.cg_nbuckets / 4 : SRC_BUCKETS_MIN, cg_index);
+	cg_fit();
 }
 
 /* ---- guests ---- */
@@ -1458,8 +1452,8 @@ int metrics_init(const struct config *cfg, char *err, size_t errlen)
 			m.maps[i].capacity = info.max_entries;
 	}
 	m.model = model_new(data_families, sizeof(data_families) / sizeof(data_families[0]));
-	src_resize(SRC_BUCKETS_MIN);
-	chain_rehash((void ***)&m.cg_buckets, &m.cg_nbuckets, SRC_BUCKETS_MIN, cg_index);
+	src_fit();
+	cg_fit();
 	if (metrics_configure(cfg, err, errlen) < 0)
 		return -1;
 	model_set_max_series(m.model, (size_t)cfg->max_series);
@@ -1472,28 +1466,20 @@ int metrics_map_stats(const struct map_stat **out)
 	return MAP__COUNT;
 }
 
+static void src_free_parts(void *e)
+{
+	free(((struct source *)e)->ident);
+}
+
+static void cg_free_parts(void *e)
+{
+	free(((struct cg_src *)e)->tail);
+}
+
 void metrics_fini(void)
 {
-	for (size_t i = 0; i < m.nbuckets; i++) {
-		struct source *s = m.buckets[i], *next;
-
-		for (; s; s = next) {
-			next = s->next;
-			free(s->ident);
-			free(s);
-		}
-	}
-	free(m.buckets);
-	for (size_t i = 0; i < m.cg_nbuckets; i++) {
-		struct cg_src *r = m.cg_buckets[i], *next;
-
-		for (; r; r = next) {
-			next = r->next;
-			free(r->tail);
-			free(r);
-		}
-	}
-	free(m.cg_buckets);
+	chain_free((void ***)&m.buckets, &m.nbuckets, src_free_parts);
+	chain_free((void ***)&m.cg_buckets, &m.cg_nbuckets, cg_free_parts);
 	model_free(m.model);
 	cgroups_filter_free(m.filter);
 	map_buffers_free();

@@ -55,6 +55,7 @@ struct series {
 _Static_assert(sizeof(struct series) == 32, "a series is 32 bytes");
 
 /* Slabs never move, so a series' address holds while it lives. */
+#define SERIES_BUCKETS_MIN	1024
 #define SLAB_SHIFT	12
 #define SLAB_LEN	(1u << SLAB_SHIFT)
 
@@ -154,16 +155,11 @@ static struct series *series_at(const struct model *m, id32 id)
 
 /* ---- pointer-chained tables ---- */
 
-/* Chains stay short: double at two entries a bucket; a table a burst grew shrinks once mostly empty. */
-static void table_grow(struct table *t, size_t (*index_of)(const void *, size_t))
-{
-	chain_rehash(&t->buckets, &t->nbuckets, t->nbuckets ? t->nbuckets * 2 : 256, index_of);
-}
+#define TABLE_MIN	256	/* chains of the owner and label set tables, at least */
 
-static void table_shrink(struct table *t, size_t (*index_of)(const void *, size_t))
+static void table_fit(struct table *t, size_t (*index_of)(const void *, size_t))
 {
-	if (t->nbuckets > 256 && t->n < t->nbuckets / 4)
-		chain_rehash(&t->buckets, &t->nbuckets, t->nbuckets / 4, index_of);
+	chain_fit(&t->buckets, &t->nbuckets, t->n, TABLE_MIN, index_of);
 }
 
 static void table_insert(struct table *t, void *entry, uint32_t hash,
@@ -171,8 +167,7 @@ static void table_insert(struct table *t, void *entry, uint32_t hash,
 {
 	void **b;
 
-	if (t->n >= 2 * t->nbuckets)
-		table_grow(t, index_of);
+	table_fit(t, index_of);
 	b = &t->buckets[hash & (t->nbuckets - 1)];
 	*(void **)entry = *b;
 	*b = entry;
@@ -330,9 +325,9 @@ struct model *model_new(const struct family *const *families, size_t nfamilies)
 		m->fams[i].name_len = strlen(families[i]->name);
 		m->fams[i].tail = &m->fams[i].head;
 	}
-	series_rehash(m, 1024);
-	table_grow(&m->owners, owner_index);
-	table_grow(&m->labelsets, labelset_index);
+	series_rehash(m, SERIES_BUCKETS_MIN);
+	table_fit(&m->owners, owner_index);
+	table_fit(&m->labelsets, labelset_index);
 	return m;
 }
 
@@ -608,10 +603,11 @@ void model_prune(struct model *m, time_t now)
 		}
 		fa->tail = pp;
 	}
-	if (m->nbuckets > 1024 && m->nseries < m->nbuckets / 4)
-		series_rehash(m, m->nbuckets / 4);
-	table_shrink(&m->owners, owner_index);
-	table_shrink(&m->labelsets, labelset_index);
+	/* the series are chained by id, not by pointer: chain_fit's policy, by hand */
+	if (m->nbuckets > SERIES_BUCKETS_MIN && m->nseries < m->nbuckets / 8)
+		series_rehash(m, m->nbuckets / 4 > SERIES_BUCKETS_MIN ? m->nbuckets / 4 : SERIES_BUCKETS_MIN);
+	table_fit(&m->owners, owner_index);
+	table_fit(&m->labelsets, labelset_index);
 }
 
 void model_render(const struct model *m, struct buf *out, enum expo_format format)
@@ -666,19 +662,6 @@ void model_stats(const struct model *m, struct model_stats *st)
 			st->folded += series_at(m, m->fams[i].overflow)->refs - 1;
 }
 
-static void table_free(struct table *t)
-{
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		void *e = t->buckets[i], *next;
-
-		for (; e; e = next) {
-			next = *(void **)e;
-			free(e);
-		}
-	}
-	free(t->buckets);
-}
-
 void model_free(struct model *m)
 {
 	if (!m)
@@ -687,8 +670,8 @@ void model_free(struct model *m)
 		free(m->slabs[i]);
 	free(m->slabs);
 	free(m->buckets);
-	table_free(&m->owners);
-	table_free(&m->labelsets);
+	chain_free(&m->owners.buckets, &m->owners.nbuckets, NULL);
+	chain_free(&m->labelsets.buckets, &m->labelsets.nbuckets, NULL);
 	free(m->owner_ids.at);
 	free(m->labelset_ids.at);
 	free(m->fams);
